@@ -1,0 +1,1 @@
+"""Dataset readers, cropping, pairing, folds and the prepared-array format."""

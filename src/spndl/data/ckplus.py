@@ -1,0 +1,106 @@
+"""Read CK+: frames, the Emotion label on a sequence's last frame, and 68-point landmarks.
+
+Layout (DATASETS.md): ``cohn-kanade-images/S005/001/S005_001_00000011.png``,
+``Emotion/S005/001/S005_001_00000011_emotion.txt`` (labelled sequences only),
+``Landmarks/S005/001/S005_001_00000001_landmarks.txt``. Any of the three may
+be nested one level deeper in a copy.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from spndl.data.locate import find_dir, require_dir
+from spndl.data.records import DataError, Exclusion, ReadResult, Sequence
+from spndl.data.spec import CKPLUS_CODES
+
+_FRAME = re.compile(r"^(S\d+)_(\d+)_(\d+)\.png$", re.IGNORECASE)
+_EMOTION = re.compile(r"^(S\d+)_(\d+)_(\d+)_emotion\.txt$", re.IGNORECASE)
+
+
+def read_emotion(path: Path) -> int:
+    """The code in a CK+ Emotion file (e.g. ``   3.0000000e+00``) as an int."""
+    text = path.read_text().strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(f"{path}: emotion file does not hold one number: {text[:40]!r}") from None
+    if value != int(value):
+        raise DataError(f"{path}: emotion code {value} is not an integer")
+    return int(value)
+
+
+def read_landmarks(path: Path) -> np.ndarray:
+    """The 68 (x, y) points of a CK+ landmark file, in pixels."""
+    try:
+        pts = np.loadtxt(path, ndmin=2)
+    except ValueError as e:
+        raise DataError(f"{path}: landmark file is not numeric ({e})") from None
+    if pts.shape != (68, 2):
+        raise DataError(f"{path}: expected 68 lines of two numbers, found shape {pts.shape}")
+    return pts
+
+
+def read(root: str | Path) -> ReadResult:
+    root = Path(root)
+    images = require_dir(root, ("cohn-kanade-images",), "CK+ image")
+    emotion = require_dir(root, ("Emotion",), "CK+ Emotion label")
+    landmarks = find_dir(root, ("Landmarks",))
+    out = ReadResult("ckplus", root)
+    n_seq = 0
+    subjects, labelled_subjects = set(), set()
+
+    # Every label file must find its sequence: a label without frames is reported.
+    labels: dict[tuple[str, str], list[Path]] = {}
+    for f in sorted(emotion.glob("*/*/*")):
+        if _EMOTION.match(f.name):
+            labels.setdefault((f.parent.parent.name, f.parent.name), []).append(f)
+    for (subj, seq), files in labels.items():
+        if not (images / subj / seq).is_dir():
+            out.exclusions.append(Exclusion(str(files[0]), "label file has no frame folder", f"{subj}/{seq}"))
+
+    for seq_dir in sorted(p for p in images.glob("*/*") if p.is_dir()):
+        subj, seq = seq_dir.parent.name, seq_dir.name
+        name = f"{subj}/{seq}"
+        frames = sorted(p for p in seq_dir.iterdir() if _FRAME.match(p.name))
+        if not frames:
+            continue
+        n_seq += 1
+        subjects.add(subj)
+        files = labels.get((subj, seq), [])
+        if not files:
+            continue  # unlabelled, as 266 of CK+'s 593 sequences are
+        if len(files) > 1:
+            out.exclusions.append(Exclusion(str(files[0].parent), f"{len(files)} emotion files in one sequence", name))
+            continue
+        try:
+            code = read_emotion(files[0])
+        except DataError as e:
+            out.exclusions.append(Exclusion(str(files[0]), str(e).split(": ", 1)[1], name))
+            continue
+        if code not in CKPLUS_CODES:
+            out.exclusions.append(Exclusion(str(files[0]), f"emotion code {code} outside 1..7", name))
+            continue
+        label = CKPLUS_CODES[code]
+        labelled_subjects.add(subj)
+        numbers = [int(_FRAME.match(p.name).group(3)) for p in frames]
+        missing = sorted(set(range(1, max(numbers) + 1)) - set(numbers))
+        if missing:
+            out.exclusions.append(Exclusion(str(seq_dir), f"missing frame number(s) {missing[:5]}", name, label))
+            continue
+        last = int(_EMOTION.match(files[0].name).group(3))
+        if last != numbers[-1]:
+            out.exclusions.append(Exclusion(
+                str(files[0]), f"label names frame {last} but the last frame is {numbers[-1]}", name, label))
+            continue
+        marks = None
+        if landmarks is not None:
+            marks = [landmarks / subj / seq / f"{p.stem}_landmarks.txt" for p in frames]
+        out.sequences.append(Sequence(subj, name, label, frames, marks))
+    out.counts = {"subjects": len(subjects), "sequences": n_seq,
+                  "labelled_sequences": sum(len(v) > 0 for v in labels.values()),
+                  "labelled_subjects": len(labelled_subjects)}
+    return out

@@ -1,0 +1,55 @@
+"""Read Oulu-CASIA NIR&VIS: the visible-light, strong-illumination sequences (section 4.1).
+
+Layout: ``OriginalImg/VL/Strong/P001/Anger/000.jpeg``; some mirrors drop the
+``OriginalImg`` level. Other cameras (``NI``) and illuminations (``Dark``,
+``Weak``) are present in the tree and ignored. Labels are folder names.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from spndl.data.locate import find_dir
+from spndl.data.records import DataError, Exclusion, ReadResult, Sequence
+from spndl.data.spec import OULU_FOLDERS
+
+_FRAME = re.compile(r"^(\d+)\.jpe?g$", re.IGNORECASE)
+
+
+def find_vl_strong(root: Path) -> Path:
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder")
+    for base in (root / "OriginalImg", root):
+        if (base / "VL" / "Strong").is_dir():
+            return base / "VL" / "Strong"
+    vl = find_dir(root, ("VL",))
+    if vl is not None and (vl / "Strong").is_dir():
+        return vl / "Strong"
+    raise DataError(f"{root}: no VL/Strong folder (expected OriginalImg/VL/Strong/P001/Anger/...)")
+
+
+def read(root: str | Path) -> ReadResult:
+    root = Path(root)
+    strong = find_vl_strong(root)
+    out = ReadResult("oulu", root)
+    subjects = sorted(p for p in strong.iterdir() if p.is_dir() and not p.name.startswith("."))
+    n_seq = 0
+    for subj in subjects:
+        for expr_dir in sorted(p for p in subj.iterdir() if p.is_dir()):
+            name = f"{subj.name}/{expr_dir.name}"
+            if expr_dir.name not in OULU_FOLDERS:
+                out.exclusions.append(Exclusion(str(expr_dir), f"unknown expression folder {expr_dir.name!r}", name))
+                continue
+            frames = sorted((p for p in expr_dir.iterdir() if _FRAME.match(p.name)),
+                            key=lambda p: int(_FRAME.match(p.name).group(1)))
+            if not frames:
+                out.exclusions.append(Exclusion(str(expr_dir), "no frames", name))
+                continue
+            n_seq += 1
+            out.sequences.append(Sequence(subj.name, name, OULU_FOLDERS[expr_dir.name], frames))
+        missing = sorted(set(OULU_FOLDERS) - {p.name for p in subj.iterdir() if p.is_dir()})
+        for m in missing:
+            out.exclusions.append(Exclusion(str(subj / m), "missing sequence", f"{subj.name}/{m}", OULU_FOLDERS[m]))
+    out.counts = {"subjects": len(subjects), "sequences": n_seq, "labelled_sequences": n_seq}
+    return out

@@ -1,0 +1,186 @@
+"""Turn a dataset tree into paired samples and decoded arrays: read, pair, crop, fold, write.
+
+Output folder::
+
+    images.npy      uint8 (N_images, 3, size, size): each frame decoded once
+    manifest.csv    one row per sample: sample_id, subject, sequence, label,
+                    label_name, target, reference, target_index,
+                    reference_index, fold (or split), crop
+    exclusions.csv  every file left out, and why
+    dataset.json    classes, counts, fold rule, size, checksum, provenance
+
+A reference frame shared by three targets is stored once. Labels travel with
+their sample row, so an exclusion can never shift another sample's label.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spndl import __version__
+from spndl.data import ckplus, oulu, rafdb
+from spndl.data.crop import FaceDetector, crop_resize, landmark_box, read_image
+from spndl.data.folds import assign_folds
+from spndl.data.records import DataError, Exclusion, ReadResult, Sequence
+from spndl.data.spec import CLASSES, N_PEAK_FRAMES
+from spndl.fsutil import atomic_dir, sha256_files
+
+READERS = {"ckplus": ckplus.read, "oulu": oulu.read, "rafdb": rafdb.read}
+MANIFEST = "manifest.csv"
+IMAGES = "images.npy"
+INFO = "dataset.json"
+
+
+class _Faces:
+    """Decoded, cropped faces, each stored once and addressed by index."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.arrays: list[np.ndarray] = []
+        self.index: dict[Path, int] = {}
+
+    def add(self, path: Path, face: np.ndarray) -> int:
+        if path not in self.index:
+            self.index[path] = len(self.arrays)
+            self.arrays.append(face)
+        return self.index[path]
+
+
+def _ckplus_faces(seq: Sequence, picks: list[int], size: int) -> tuple[dict[int, np.ndarray], list[Exclusion], dict]:
+    faces, excl = {}, []
+    for k in picks:
+        frame = seq.frames[k]
+        try:
+            if seq.landmarks is None:
+                raise DataError(f"{frame}: no Landmarks folder in this copy")
+            lm = seq.landmarks[k]
+            if not lm.is_file():
+                raise DataError(f"{lm}: landmark file missing")
+            faces[k] = crop_resize(read_image(frame), landmark_box(ckplus.read_landmarks(lm)), size)
+        except DataError as e:
+            path, reason = str(e).split(": ", 1)
+            excl.append(Exclusion(path, reason, seq.sequence, seq.label))
+    return faces, excl, {k: "landmarks" for k in faces}
+
+
+def _oulu_faces(seq: Sequence, picks: list[int], size: int, detector: FaceDetector):
+    """Detect per frame; a frame with no detection borrows the box of the nearest detected frame
+    of its own sequence (Oulu-CASIA faces barely move within a sequence), and says so."""
+    images, boxes, excl = {}, {}, []
+    for k in picks:
+        try:
+            images[k] = read_image(seq.frames[k])
+        except DataError as e:
+            excl.append(Exclusion(str(seq.frames[k]), "unreadable image", seq.sequence, seq.label))
+            continue
+        box = detector.detect(images[k])
+        if box is not None:
+            boxes[k] = box
+    faces, how = {}, {}
+    for k, img in images.items():
+        if k in boxes:
+            faces[k], how[k] = crop_resize(img, boxes[k], size), "detector"
+        elif boxes:
+            src = min(boxes, key=lambda j: abs(j - k))
+            faces[k], how[k] = crop_resize(img, boxes[src], size), f"detector:box of frame {seq.frames[src].name}"
+        else:
+            excl.append(Exclusion(str(seq.frames[k]), "no face found in this sequence's frames", seq.sequence, seq.label))
+    return faces, excl, how
+
+
+def build_samples(read: ReadResult, size: int, detector: FaceDetector | None = None):
+    """Pair and crop: rows of the manifest (without folds), the face arrays, and exclusions."""
+    faces = _Faces(size)
+    rows: list[dict] = []
+    excl = list(read.exclusions)
+    root = read.root
+    rel = lambda p: str(Path(p).relative_to(root)) if Path(p).is_relative_to(root) else str(p)  # noqa: E731
+    for seq in read.sequences:
+        if read.dataset == "rafdb":
+            try:
+                face = crop_resize(read_image(seq.frames[0]), (0, 0, 10**9, 10**9), size)
+            except DataError:
+                excl.append(Exclusion(str(seq.frames[0]), "unreadable image", seq.sequence, seq.label))
+                continue
+            rows.append({"sample_id": seq.subject, "subject": seq.subject, "sequence": seq.sequence,
+                         "label_name": seq.label, "target": rel(seq.frames[0]), "reference": "",
+                         "target_index": faces.add(seq.frames[0], face), "reference_index": -1,
+                         "split": seq.split, "crop": "aligned"})
+            continue
+        n = len(seq.frames)
+        if n < 1 + N_PEAK_FRAMES:
+            excl.append(Exclusion(str(seq.frames[0].parent), f"{n} frame(s): the pairing rule needs 1 neutral "
+                                  f"+ {N_PEAK_FRAMES} peak frames", seq.sequence, seq.label))
+            continue
+        picks = [0] + list(range(n - N_PEAK_FRAMES, n))
+        if read.dataset == "ckplus":
+            got, bad, how = _ckplus_faces(seq, picks, size)
+        else:
+            got, bad, how = _oulu_faces(seq, picks, size, detector)
+        excl.extend(bad)
+        if 0 not in got:
+            excl.append(Exclusion(str(seq.frames[0]), "neutral reference unusable: sequence dropped",
+                                  seq.sequence, seq.label))
+            continue
+        ref = faces.add(seq.frames[0], got[0])
+        for k in picks[1:]:
+            if k not in got:
+                continue
+            frame = seq.frames[k]
+            rows.append({"sample_id": f"{seq.sequence.replace('/', '_')}_{frame.stem.split('_')[-1]}",
+                         "subject": seq.subject, "sequence": seq.sequence, "label_name": seq.label,
+                         "target": rel(frame), "reference": rel(seq.frames[0]),
+                         "target_index": faces.add(frame, got[k]), "reference_index": ref,
+                         "crop": how[k]})
+    images = np.stack(faces.arrays) if faces.arrays else np.zeros((0, 3, size, size), np.uint8)
+    return rows, images, excl
+
+
+def is_synthetic(root: Path) -> bool:
+    return any((p / "SYNTHETIC.txt").is_file() for p in (root, *root.parents[:2]))
+
+
+def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 64, fold_rule: str = "modulo",
+            n_folds: int = 10, seed: int = 0) -> dict:
+    """Read, pair, crop and fold one dataset into ``out``; returns the dataset.json content."""
+    if dataset not in READERS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(READERS)}")
+    root, out = Path(root).resolve(), Path(out)
+    read = READERS[dataset](root)
+    rows, images, excl = build_samples(read, size, FaceDetector() if dataset == "oulu" else None)
+    if not rows:
+        raise DataError(f"{root}: no usable {dataset} samples ({len(excl)} exclusions)")
+    classes = CLASSES[dataset]
+    manifest = pd.DataFrame(rows)
+    manifest.insert(3, "label", manifest["label_name"].map(classes.index).astype(int))
+    info = {"dataset": dataset, "classes": classes, "size": size, "root": str(root),
+            "synthetic": is_synthetic(root), "spndl_version": __version__,
+            "pairing": f"first frame x last {N_PEAK_FRAMES} frames" if dataset != "rafdb" else "single images",
+            "counts": {**read.counts, "samples": len(manifest), "images": len(images),
+                       "samples_per_class": manifest["label_name"].value_counts().reindex(classes, fill_value=0).to_dict(),
+                       "exclusions": len(excl)}}
+    if dataset == "rafdb":
+        info["split"] = "official (file name prefix)"
+    else:
+        manifest["fold"] = assign_folds(manifest["subject"].tolist(), manifest["label"].tolist(),
+                                        fold_rule, n_folds, seed)
+        info.update(fold_rule=fold_rule, n_folds=n_folds, fold_seed=seed if fold_rule == "stratified" else None)
+        per_fold = manifest.groupby("fold")["label_name"].apply(set)
+        info["empty_test_classes_by_fold"] = {int(k): sorted(set(classes) - v) for k, v in per_fold.items()
+                                              if set(classes) - v}
+    with atomic_dir(out) as tmp:
+        np.save(tmp / IMAGES, images)
+        manifest.to_csv(tmp / MANIFEST, index=False)
+        with open(tmp / "exclusions.csv", "w", newline="") as f:
+            wr = csv.DictWriter(f, ["path", "reason", "sequence", "label"])
+            wr.writeheader()
+            wr.writerows(asdict(e) for e in excl)
+        info["checksum"] = sha256_files([tmp / IMAGES, tmp / MANIFEST])
+        (tmp / INFO).write_text(json.dumps(info, indent=2) + "\n")
+    return info

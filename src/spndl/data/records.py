@@ -1,0 +1,41 @@
+"""What a reader returns: sequences with their frames, and the exclusions it had to make."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class DataError(ValueError):
+    """Input data that cannot be used; the message names the file and the problem."""
+
+
+@dataclass
+class Sequence:
+    """One labelled neutral-to-peak sequence (or, for RAF-DB, one image as a 1-frame sequence)."""
+
+    subject: str
+    sequence: str
+    label: str
+    frames: list[Path]
+    landmarks: list[Path] | None = None
+    split: str | None = None  # RAF-DB's official split; None where folds apply
+
+
+@dataclass
+class Exclusion:
+    """Something left out, with the file that caused it and why."""
+
+    path: str
+    reason: str
+    sequence: str = ""
+    label: str = ""
+
+
+@dataclass
+class ReadResult:
+    dataset: str
+    root: Path
+    sequences: list[Sequence] = field(default_factory=list)
+    exclusions: list[Exclusion] = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
