@@ -1,0 +1,132 @@
+"""The ``spndl`` command: thin argument parsing over the package's functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from spndl.config import ConfigError
+
+
+def _folds(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    out = []
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        out.extend(range(int(a), int(b) + 1) if b else [int(a)])
+    return out
+
+
+def cmd_synth(a):
+    from spndl.synth import generate
+
+    generate(a.out, seed=a.seed, size=a.size, datasets=tuple(a.datasets))
+    print(f"wrote synthetic {', '.join(a.datasets)} ({a.size}, seed {a.seed}) to {a.out}")
+
+
+def cmd_prepare(a):
+    from spndl.data.prepare import prepare
+
+    info = prepare(a.dataset, a.root, a.out, size=a.size, fold_rule=a.fold_rule, n_folds=a.folds, seed=a.seed)
+    c = info["counts"]
+    print(f"{a.dataset}: {c['samples']} samples from {c.get('labelled_sequences', c['samples'])} "
+          f"sequences/images, {c['exclusions']} exclusion(s) listed in {Path(a.out) / 'exclusions.csv'}")
+    print("samples per class: " + ", ".join(f"{k} {v}" for k, v in c["samples_per_class"].items()))
+    for fold, classes in info.get("empty_test_classes_by_fold", {}).items():
+        print(f"note: test fold {fold} has no sample of {', '.join(classes)}")
+
+
+def cmd_train(a):
+    from spndl.config import load_config
+    from spndl.train import train
+
+    cfg = load_config(a.config or [], a.set or [])
+    m = train(a.data, a.variant, a.fold, a.out, cfg)
+    print(json.dumps({k: m[k] for k in ("variant", "dataset", "fold", "accuracy", "n_test")}))
+
+
+def cmd_features(a):
+    from spndl.features import export_features
+
+    r = export_features(a.checkpoint, a.data, a.out, part=a.part, device=a.device)
+    print(f"wrote {r['n']} x {r['dim']} features to {a.out}")
+
+
+def cmd_evidence(a):
+    from spndl.evidence import run_evidence
+
+    prepared = dict(item.split("=", 1) for item in a.data)
+    s = run_evidence(prepared, a.out, _folds(a.folds), a.config or [], a.set or [])
+    print((Path(a.out) / "evidence.md").read_text())
+    return s
+
+
+def parser() -> argparse.ArgumentParser:
+    from spndl.model import VARIANTS
+
+    p = argparse.ArgumentParser(prog="spndl", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="write the synthetic datasets in the real on-disk layouts")
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--size", default="small", choices=["tiny", "small", "paper"])
+    s.add_argument("--datasets", nargs="+", default=["ckplus", "oulu", "rafdb"])
+    s.set_defaults(func=cmd_synth)
+
+    s = sub.add_parser("prepare", help="read, pair, crop and fold a dataset into arrays and a manifest")
+    s.add_argument("--dataset", required=True, choices=["ckplus", "oulu", "rafdb"])
+    s.add_argument("--root", required=True, help="the dataset's folder")
+    s.add_argument("--out", required=True)
+    s.add_argument("--size", type=int, default=224, help="face crop size in pixels (paper: 224)")
+    s.add_argument("--fold-rule", default="modulo", choices=["modulo", "stratified"])
+    s.add_argument("--folds", type=int, default=10)
+    s.add_argument("--seed", type=int, default=0, help="for the stratified fold rule")
+    s.set_defaults(func=cmd_prepare)
+
+    s = sub.add_parser("train", help="train and evaluate one variant on one fold; resumes")
+    s.add_argument("--data", required=True, help="a prepared folder")
+    s.add_argument("--variant", required=True, choices=list(VARIANTS))
+    s.add_argument("--fold", type=int, default=None, help="held-out fold (CK+, Oulu-CASIA); omit for RAF-DB")
+    s.add_argument("--out", required=True, help="run folder")
+    s.add_argument("--config", action="append", help="YAML settings file (repeatable)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting, e.g. train.epochs=6")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("features", help="export pooled features or NDFs of a checkpoint")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--out", required=True, help=".npz file")
+    s.add_argument("--part", default="train", choices=["train", "test"])
+    s.add_argument("--device", default="auto")
+    s.set_defaults(func=cmd_features)
+
+    s = sub.add_parser("evidence", help="baseline vs NDF vs NDF with another subject's neutral, over folds")
+    s.add_argument("--data", action="append", required=True, metavar="NAME=PREPARED")
+    s.add_argument("--out", required=True)
+    s.add_argument("--folds", help="e.g. 0-9 or 0,3,5 (default: all)")
+    s.add_argument("--config", action="append")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE")
+    s.set_defaults(func=cmd_evidence)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from spndl.data.records import DataError
+    from spndl.train import RunError
+    from spndl.weights import WeightsError
+
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (DataError, ConfigError, RunError, WeightsError, FileNotFoundError) as e:
+        print(f"spndl {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Load prepared data and cut it into the train and test parts of a fold or split."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spndl.data.prepare import IMAGES, INFO, MANIFEST
+from spndl.data.records import DataError
+from spndl.fsutil import sha256_files
+
+
+@dataclass
+class Prepared:
+    path: Path
+    images: np.ndarray       # uint8 (N_images, 3, S, S)
+    manifest: pd.DataFrame
+    info: dict
+    checksum: str
+
+    @property
+    def classes(self) -> list[str]:
+        return self.info["classes"]
+
+    @property
+    def has_folds(self) -> bool:
+        return "fold" in self.manifest.columns
+
+    @property
+    def has_references(self) -> bool:
+        return bool((self.manifest["reference_index"] >= 0).all())
+
+
+def load_prepared(path: str | Path) -> Prepared:
+    path = Path(path)
+    for name in (IMAGES, MANIFEST, INFO):
+        if not (path / name).is_file():
+            raise DataError(f"{path / name}: missing; run `spndl prepare` first")
+    info = json.loads((path / INFO).read_text())
+    checksum = sha256_files([path / IMAGES, path / MANIFEST])
+    if checksum != info.get("checksum"):
+        raise DataError(f"{path}: images.npy or manifest.csv changed since prepare wrote them "
+                        f"(checksum {checksum[:12]} != recorded {str(info.get('checksum'))[:12]})")
+    images = np.load(path / IMAGES)
+    manifest = pd.read_csv(path / MANIFEST, keep_default_na=False)
+    top = max(manifest["target_index"].max(), manifest["reference_index"].max())
+    if top >= len(images):
+        raise DataError(f"{path / MANIFEST}: image index {top} beyond the {len(images)} images in {IMAGES}")
+    return Prepared(path, images, manifest, info, checksum)
+
+
+def split_indices(data: Prepared, fold: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of the training and test parts: fold ``fold`` held out, or RAF-DB's split."""
+    m = data.manifest
+    if data.has_folds:
+        n_folds = int(data.info.get("n_folds", m["fold"].max() + 1))
+        if fold is None or not 0 <= fold < n_folds:
+            raise DataError(f"{data.path}: choose a fold in 0..{n_folds - 1} (got {fold})")
+        test = m["fold"].to_numpy() == fold
+    else:
+        if fold is not None:
+            raise DataError(f"{data.path}: {data.info['dataset']} has an official train/test split, not folds")
+        test = m["split"].to_numpy() == "test"
+    train_idx, test_idx = np.flatnonzero(~test), np.flatnonzero(test)
+    labels = m["label"].to_numpy()
+    missing = [data.classes[k] for k in range(len(data.classes)) if not (labels[train_idx] == k).any()]
+    if missing:
+        raise DataError(f"{data.path / MANIFEST}: fold {fold}: the training part has no sample of class(es) "
+                        f"{missing}; the classifier cannot learn them")
+    if len(test_idx) == 0:
+        raise DataError(f"{data.path / MANIFEST}: fold {fold}: the test part is empty")
+    return train_idx, test_idx
+
+
+def other_subject_references(data: Prepared, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A control pairing: each row's reference replaced by a neutral frame of another subject
+    from the same part (train or test), so the subtraction removes the wrong identity."""
+    m = data.manifest.iloc[rows]
+    refs = m.drop_duplicates("reference_index")[["reference_index", "subject"]].to_numpy()
+    if len(set(refs[:, 1])) < 2:
+        raise DataError(f"{data.path}: the other-subject control needs at least two subjects in a part")
+    out = np.empty(len(rows), np.int64)
+    for i, subj in enumerate(m["subject"].to_numpy()):
+        pool = refs[refs[:, 1] != subj, 0]
+        out[i] = pool[rng.integers(len(pool))]
+    return out

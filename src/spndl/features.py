@@ -1,0 +1,47 @@
+"""Export the pooled features (baseline) or NDFs (eq. 3 / eq. 8) of a checkpoint, for t-SNE (Fig. 7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spndl.config import load_config
+from spndl.data.prepared import load_prepared, split_indices
+from spndl.data.records import DataError
+from spndl.fsutil import atomic_path
+from spndl.model import VARIANTS, SPNDLNet
+from spndl.train import Batches, _part, pick_device, predict, resize_images
+
+
+def export_features(checkpoint: str | Path, data_dir: str | Path, out: str | Path, part: str = "train",
+                    device: str = "auto") -> dict:
+    """Write ``out`` (.npz: sample_id, label, loss, features) for the train or test part of the run's fold."""
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    settings = ck["settings"]
+    data = load_prepared(data_dir)
+    if data.checksum != settings["data_checksum"]:
+        raise DataError(f"{data_dir}: not the data {checkpoint} was trained on (checksum differs)")
+    cfg = load_config()
+    from spndl.config import _apply  # the stored settings are a plain dict of the same shape
+
+    _apply(cfg, settings["config"], "", str(checkpoint))
+    reference_mode, _ = VARIANTS[settings["variant"]]
+    dev = pick_device(device)
+    model = SPNDLNet(len(data.classes), reference_mode)
+    model.load_state_dict(ck["model"])
+    model.to(dev)
+    fold = settings["fold"]
+    train_rows, test_rows = split_indices(data, fold)
+    rows = {"train": train_rows, "test": test_rows}[part]
+    p = _part(data, rows, dev, reference_mode, cfg, -1 if fold is None else fold, part)
+    batches = Batches(resize_images(data.images, cfg.data.size), dev, reference_mode == "neutral")
+    loss, feats = predict(model, batches, p, cfg.train.eval_batch_size, cfg.train.amp, features=True)
+    result = {"sample_id": data.manifest["sample_id"].to_numpy()[rows].astype(str),
+              "label": p.labels.cpu().numpy(), "loss": loss.numpy(), "features": feats.numpy(),
+              "pace": np.array(ck.get("pace", 0))}
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **result)
+    return {"n": len(rows), "dim": int(feats.shape[1])}

@@ -1,0 +1,19 @@
+"""Shared fixtures: the tiny synthetic datasets, generated and prepared once per test session."""
+
+from __future__ import annotations
+
+import pytest
+
+from spndl.data.prepare import prepare
+from spndl.synth import generate
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp("synth") / "tiny", seed=0, size="tiny")
+
+
+@pytest.fixture(scope="session")
+def prepared(synth_root, tmp_path_factory):
+    base = tmp_path_factory.mktemp("prepared")
+    return {d: (prepare(d, synth_root / d, base / d, size=32), base / d) for d in ("ckplus", "oulu", "rafdb")}
