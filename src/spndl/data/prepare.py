@@ -125,8 +125,8 @@ def build_samples(read: ReadResult, size: int, detector: FaceDetector | None = N
             got, bad, how = _oulu_faces(seq, picks, size, detector)
         excl.extend(bad)
         if 0 not in got:
-            excl.append(Exclusion(str(seq.frames[0]), "neutral reference unusable: sequence dropped",
-                                  seq.sequence, seq.label))
+            excl.append(Exclusion(str(seq.frames[0].parent), f"neutral reference {seq.frames[0].name} "
+                                  "unusable: sequence dropped", seq.sequence, seq.label))
             continue
         ref = faces.add(seq.frames[0], got[0])
         for k in picks[1:]:

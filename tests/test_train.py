@@ -1,0 +1,135 @@
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from spndl.config import load_config
+from spndl.data.records import DataError
+from spndl.features import export_features
+from spndl.train import RunError, train
+
+FAST = ["data.size=32", "train.epochs=3", "train.batch_size=16", "spl.step=0.25", "spl.paces=3"]
+
+
+def _cfg(*extra):
+    return load_config([], [*FAST, *extra])
+
+
+def _quiet(_):
+    pass
+
+
+def _metrics(run):
+    return json.loads((run / "metrics.json").read_text())
+
+
+def _history(run):
+    return pd.read_csv(run / "history.csv").drop(columns="seconds")
+
+
+def test_run_folder_holds_every_record(prepared, tmp_path):
+    _, data = prepared["ckplus"]
+    run = tmp_path / "run"
+    m = train(data, "spndl", 1, run, _cfg(), log=_quiet)
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    info = json.loads((data / "dataset.json").read_text())
+    assert cfg["data_checksum"] == info["checksum"] and cfg["config"]["train"]["epochs"] == 3
+    assert cfg["code"]["source_sha256"] and cfg["synthetic"] is True
+    assert 0 <= m["accuracy"] <= 1 and m["n_test"] == len(pd.read_csv(run / "predictions.csv"))
+    h = pd.read_csv(run / "history.csv")
+    assert h["epoch"].tolist() == [1, 2, 3] and h["pace"].tolist() == [1, 2, 3]
+    assert np.isclose(h["test_accuracy"].iloc[-1], m["accuracy"])
+    sel = pd.read_csv(run / "spl_selection.csv")
+    manifest = pd.read_csv(data / "manifest.csv")
+    train_part = manifest[manifest["fold"] != 1]
+    assert len(sel) == 3 * len(train_part)
+    for pace, frac in ((1, 0.5), (2, 0.75), (3, 1.0)):
+        p = sel[sel["pace"] == pace]
+        for label, rows in p.groupby("label"):
+            assert rows["selected"].sum() == math.ceil(frac * len(rows))
+            if not rows["selected"].all():
+                assert rows[rows["selected"]]["loss"].max() <= rows[~rows["selected"]]["loss"].min()
+        assert h.loc[h["pace"] == pace, "selected"].iloc[0] == p["selected"].sum()
+    preds = pd.read_csv(run / "predictions.csv")
+    probs = preds[[c for c in preds.columns if c.startswith("prob_")]].to_numpy()
+    assert probs.shape[1] == 7 and np.allclose(probs.sum(1), 1, atol=1e-5)
+    ck = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert {"model", "optimizer", "epoch", "pace", "rng"} <= set(ck) and ck["epoch"] == 3
+
+
+def test_same_seed_same_numbers_and_another_seed_differs(prepared, tmp_path):
+    _, data = prepared["ckplus"]
+    a = train(data, "ndf", 0, tmp_path / "a", _cfg(), log=_quiet)
+    b = train(data, "ndf", 0, tmp_path / "b", _cfg(), log=_quiet)
+    assert a == b
+    pd.testing.assert_frame_equal(_history(tmp_path / "a"), _history(tmp_path / "b"))
+    train(data, "ndf", 0, tmp_path / "c", _cfg("seed=1"), log=_quiet)
+    assert not _history(tmp_path / "a").equals(_history(tmp_path / "c"))
+
+
+@pytest.mark.parametrize("variant, stop", [("spndl", 1), ("spndl_wo_neutral", 2)])
+def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(prepared, tmp_path, variant, stop):
+    _, data = prepared["ckplus"]
+    full = train(data, variant, 2, tmp_path / "full", _cfg(), log=_quiet)
+
+    def interrupt(epoch):
+        if epoch == stop:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(data, variant, 2, tmp_path / "cut", _cfg(), on_epoch_end=interrupt, log=_quiet)
+    assert not (tmp_path / "cut/metrics.json").exists()
+    assert torch.load(tmp_path / "cut/checkpoint.pt", weights_only=False)["epoch"] == stop
+    lines = []
+    resumed = train(data, variant, 2, tmp_path / "cut", _cfg(), log=lines.append)
+    assert lines[0].startswith("resuming") and f"epoch {stop + 1}" in lines[0]
+    assert resumed == full
+    pd.testing.assert_frame_equal(_history(tmp_path / "cut"), _history(tmp_path / "full"))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cut/spl_selection.csv"),
+                                  pd.read_csv(tmp_path / "full/spl_selection.csv"))
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(prepared, tmp_path):
+    _, data = prepared["ckplus"]
+    train(data, "baseline", 0, tmp_path / "r", _cfg("train.epochs=1"), log=_quiet)
+    with pytest.raises(RunError, match="other settings"):
+        train(data, "baseline", 0, tmp_path / "r", _cfg("train.epochs=2"), log=_quiet)
+
+
+def test_rafdb_runs_without_neutral_and_refuses_the_neutral_variants(prepared, tmp_path):
+    _, data = prepared["rafdb"]
+    m = train(data, "ndf_wo_neutral", None, tmp_path / "raf", _cfg("train.epochs=1"), log=_quiet)
+    assert m["n_test"] == (pd.read_csv(data / "manifest.csv")["split"] == "test").sum()
+    with pytest.raises(DataError, match="needs a neutral reference"):
+        train(data, "ndf", None, tmp_path / "x", _cfg(), log=_quiet)
+    with pytest.raises(DataError, match="official train/test split"):
+        train(data, "baseline", 3, tmp_path / "y", _cfg(), log=_quiet)
+
+
+def test_other_subject_control_pairs_no_target_with_its_own_subject(prepared):
+    from spndl.data.prepared import load_prepared, other_subject_references
+
+    _, path = prepared["ckplus"]
+    data = load_prepared(path)
+    rows = np.arange(len(data.manifest))
+    refs = other_subject_references(data, rows, np.random.default_rng(0))
+    subject_of_ref = dict(zip(data.manifest["reference_index"], data.manifest["subject"]))
+    assert all(subject_of_ref[r] != s for r, s in zip(refs, data.manifest["subject"]))
+
+
+def test_features_export_gives_the_ndf_of_each_training_sample(prepared, tmp_path):
+    _, data = prepared["oulu"]
+    train(data, "spndl", 0, tmp_path / "run", _cfg("train.pace_checkpoints=true"), log=_quiet)
+    assert sorted(p.name for p in (tmp_path / "run/paces").iterdir()) == ["pace1.pt", "pace2.pt", "pace3.pt"]
+    export_features(tmp_path / "run/paces/pace2.pt", data, tmp_path / "f.npz")
+    f = np.load(tmp_path / "f.npz")
+    sel = pd.read_csv(tmp_path / "run/spl_selection.csv")
+    p2 = sel[sel["pace"] == 2]
+    assert f["features"].shape == (len(p2), 512)
+    assert f["sample_id"].tolist() == p2["sample_id"].tolist()
+    # The pace-2 snapshot is the model that scored pace 2: same losses as the selection file.
+    np.testing.assert_allclose(f["loss"], p2["loss"].to_numpy(), rtol=1e-4, atol=1e-5)
