@@ -64,6 +64,13 @@ def cmd_evidence(a):
     return s
 
 
+def cmd_demo(a):
+    from spndl.demo import run_demo
+
+    run_demo(a.out, size=a.size, seed=a.seed, folds=_folds(a.folds), config_files=a.config or [], sets=a.set or [])
+    print((Path(a.out) / "evidence" / "evidence.md").read_text())
+
+
 def parser() -> argparse.ArgumentParser:
     from spndl.model import VARIANTS
 
@@ -111,6 +118,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--config", action="append")
     s.add_argument("--set", action="append", metavar="KEY=VALUE")
     s.set_defaults(func=cmd_evidence)
+
+    s = sub.add_parser("demo", help="the embedded default end to end: synth, prepare, evidence runs")
+    s.add_argument("--out", default="results/demo")
+    s.add_argument("--size", default="small", choices=["tiny", "small", "paper"])
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--folds", help="e.g. 0-9 (default: all)")
+    s.add_argument("--config", action="append", help="default: configs/synthetic-cpu.yaml")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE")
+    s.set_defaults(func=cmd_demo)
     return p
 
 

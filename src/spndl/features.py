@@ -12,7 +12,7 @@ from spndl.data.prepared import load_prepared, split_indices
 from spndl.data.records import DataError
 from spndl.fsutil import atomic_path
 from spndl.model import VARIANTS, SPNDLNet
-from spndl.train import Batches, _part, pick_device, predict, resize_images
+from spndl.train import Batches, make_part, pick_device, predict, resize_images
 
 
 def export_features(checkpoint: str | Path, data_dir: str | Path, out: str | Path, part: str = "train",
@@ -35,7 +35,8 @@ def export_features(checkpoint: str | Path, data_dir: str | Path, out: str | Pat
     fold = settings["fold"]
     train_rows, test_rows = split_indices(data, fold)
     rows = {"train": train_rows, "test": test_rows}[part]
-    p = _part(data, rows, dev, reference_mode, cfg, -1 if fold is None else fold, part)
+    pool = np.arange(len(data.manifest)) if part == "test" else None
+    p = make_part(data, rows, dev, reference_mode, cfg, -1 if fold is None else fold, part, pool_rows=pool)
     batches = Batches(resize_images(data.images, cfg.data.size), dev, reference_mode == "neutral")
     loss, feats = predict(model, batches, p, cfg.train.eval_batch_size, cfg.train.amp, features=True)
     result = {"sample_id": data.manifest["sample_id"].to_numpy()[rows].astype(str),

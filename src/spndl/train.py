@@ -124,13 +124,38 @@ def predict(model: SPNDLNet, batches: Batches, part: Part, batch_size: int, amp:
     return torch.cat(losses), torch.cat(outs)
 
 
-def _part(data: Prepared, rows: np.ndarray, device, reference_mode: str, cfg: Config, fold: int, name: str) -> Part:
+def train_epoch(model: SPNDLNet, opt: torch.optim.Optimizer, batches: Batches, part: Part,
+                perm: torch.Tensor, cfg: Config, g_aug: torch.Generator) -> tuple[float, int]:
+    """One pass over ``perm`` (indices into ``part``): returns (summed loss, correct count)."""
+    model.train()
+    device = batches.device
+    # Near-equal batches: no trailing batch of one, which BatchNorm cannot normalise.
+    n_batches = math.ceil(len(perm) / cfg.train.batch_size)
+    loss_sum, correct = 0.0, 0
+    for idx in torch.tensor_split(perm, n_batches):
+        idx = idx.to(device)
+        t, r, y = batches.get(part, idx)
+        t, r = augment_pair(t, r, cfg.augment, g_aug)
+        with _autocast(device, cfg.train.amp):
+            logits = model(batches.normalise(t), batches.normalise(r))
+            loss = F.cross_entropy(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += float(loss.detach()) * len(idx)
+        correct += int((logits.argmax(1) == y).sum())
+    return loss_sum, correct
+
+
+def make_part(data: Prepared, rows: np.ndarray, device, reference_mode: str, cfg: Config, fold: int, name: str,
+              pool_rows: np.ndarray | None = None) -> Part:
+    """Index tensors of a part. ``pool_rows``: where the other-subject control draws references."""
     m = data.manifest.iloc[rows]
     ref = None
     if reference_mode == "neutral":
         if cfg.data.reference == "other_subject":
             rng = np.random.default_rng(stream_seed(cfg.seed, fold, "pairing") + (name == "test"))
-            ref_idx = other_subject_references(data, rows, rng)
+            ref_idx = other_subject_references(data, rows, rng, pool_rows)
         else:
             ref_idx = m["reference_index"].to_numpy()
         ref = torch.tensor(np.array(ref_idx), dtype=torch.long, device=device)
@@ -193,8 +218,11 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
     g_aug = generator(cfg.seed, fold_key, "augment", device)
 
     batches = Batches(resize_images(data.images, cfg.data.size), device, reference_mode == "neutral")
-    train_part = _part(data, train_rows, device, reference_mode, cfg, fold_key, "train")
-    test_part = _part(data, test_rows, device, reference_mode, cfg, fold_key, "test")
+    # The control never feeds test images into training; a test target may borrow any other
+    # subject's neutral frame, since a test fold can hold a single subject.
+    train_part = make_part(data, train_rows, device, reference_mode, cfg, fold_key, "train")
+    test_part = make_part(data, test_rows, device, reference_mode, cfg, fold_key, "test",
+                          pool_rows=np.arange(len(data.manifest)))
     sample_ids = data.manifest["sample_id"].to_numpy()
     train_labels = train_part.labels.cpu().numpy()
 
@@ -241,24 +269,9 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
                 {"pace": pace, "sample_id": sample_ids[r], "label": int(lab), "loss": float(l), "selected": bool(s)}
                 for r, lab, l, s in zip(train_rows, train_labels, losses, selected))
 
-        model.train()
         pool = torch.as_tensor(np.flatnonzero(selected))
         perm = pool[torch.randperm(len(pool), generator=g_order)]
-        # Near-equal batches: no trailing batch of one, which BatchNorm cannot normalise.
-        n_batches = math.ceil(len(perm) / cfg.train.batch_size)
-        loss_sum, correct = 0.0, 0
-        for idx in torch.tensor_split(perm, n_batches):
-            idx = idx.to(device)
-            t, r, y = batches.get(train_part, idx)
-            t, r = augment_pair(t, r, cfg.augment, g_aug)
-            with _autocast(device, cfg.train.amp):
-                logits = model(batches.normalise(t), batches.normalise(r))
-                loss = F.cross_entropy(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == y).sum())
+        loss_sum, correct = train_epoch(model, opt, batches, train_part, perm, cfg, g_aug)
         test_loss, probs = predict(model, batches, test_part, cfg.train.eval_batch_size, cfg.train.amp)
         test_acc = float((probs.argmax(1) == test_part.labels.cpu()).float().mean())
         history.append({"epoch": epoch, "pace": pace, "fraction": fraction, "selected": int(selected.sum()),

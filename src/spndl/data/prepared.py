@@ -76,15 +76,18 @@ def split_indices(data: Prepared, fold: int | None) -> tuple[np.ndarray, np.ndar
     return train_idx, test_idx
 
 
-def other_subject_references(data: Prepared, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A control pairing: each row's reference replaced by a neutral frame of another subject
-    from the same part (train or test), so the subtraction removes the wrong identity."""
-    m = data.manifest.iloc[rows]
-    refs = m.drop_duplicates("reference_index")[["reference_index", "subject"]].to_numpy()
-    if len(set(refs[:, 1])) < 2:
-        raise DataError(f"{data.path}: the other-subject control needs at least two subjects in a part")
+def other_subject_references(data: Prepared, rows: np.ndarray, rng: np.random.Generator,
+                             pool_rows: np.ndarray | None = None) -> np.ndarray:
+    """A control pairing: each row's reference replaced by a neutral frame of another subject,
+    drawn from the references of ``pool_rows`` (default: ``rows``), so that the subtraction
+    removes the wrong identity."""
+    m = data.manifest
+    pool = m.iloc[rows if pool_rows is None else pool_rows]
+    refs = pool.drop_duplicates("reference_index")[["reference_index", "subject"]].to_numpy()
     out = np.empty(len(rows), np.int64)
-    for i, subj in enumerate(m["subject"].to_numpy()):
-        pool = refs[refs[:, 1] != subj, 0]
-        out[i] = pool[rng.integers(len(pool))]
+    for i, subj in enumerate(m["subject"].to_numpy()[rows]):
+        candidates = refs[refs[:, 1] != subj, 0]
+        if len(candidates) == 0:
+            raise DataError(f"{data.path}: no other subject's neutral frame to pair with subject {subj}")
+        out[i] = candidates[rng.integers(len(candidates))]
     return out
