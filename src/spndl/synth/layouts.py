@@ -60,6 +60,7 @@ SIZES: dict[str, SynthSize] = {
                        dict(_RAF["train_per_class"]), dict(_RAF["test_per_class"])),
 }
 
+FRAME_SIZES = [(490, 640)] * 6 + [(480, 640)] * 3 + [(480, 720)]
 SUBTLE_FRACTION = 0.2      # sequences whose peak is a micro-movement
 LOW_QUALITY_RATE = 0.03    # target frames degraded
 MISLABEL_RATE = 0.03       # labelled sequences with a wrong written label
@@ -139,8 +140,10 @@ def write_ckplus(root: Path, size: SynthSize, seed: int, truth: list[dict]) -> N
     for si, sid in enumerate(ids):
         srng = _rng(seed, "ckplus", 1, si)
         idt = sample_identity(srng)
-        h, w = [(490, 640), (480, 640), (480, 720)][srng.choice(3, p=[0.6, 0.3, 0.1])]
-        grey = srng.random() < 0.85
+        # CK+ mixes frame sizes (mostly 640x490) and colour modes (mostly grey); dealt by
+        # subject index so that any set of 10 or more subjects holds every kind.
+        h, w = FRAME_SIZES[si % len(FRAME_SIZES)]
+        grey = si % 7 != 3
         seqs = [(e, True) for e in (labelled[si] if si < len(labelled) else [])]
         seqs += [(CKPLUS_CLASSES[srng.integers(7)], False)] * int((unlabelled == si).sum())
         srng.shuffle(seqs)
