@@ -57,7 +57,7 @@ def test_run_folder_holds_every_record(prepared, tmp_path):
     preds = pd.read_csv(run / "predictions.csv")
     probs = preds[[c for c in preds.columns if c.startswith("prob_")]].to_numpy()
     assert probs.shape[1] == 7 and np.allclose(probs.sum(1), 1, atol=1e-5)
-    ck = torch.load(run / "checkpoint.pt", weights_only=False)
+    ck = torch.load(run / "checkpoint.pt", weights_only=True)
     assert {"model", "optimizer", "epoch", "pace", "rng"} <= set(ck) and ck["epoch"] == 3
 
 
@@ -83,7 +83,7 @@ def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(prepared, tmp_
     with pytest.raises(KeyboardInterrupt):
         train(data, variant, 2, tmp_path / "cut", _cfg(), on_epoch_end=interrupt, log=_quiet)
     assert not (tmp_path / "cut/metrics.json").exists()
-    assert torch.load(tmp_path / "cut/checkpoint.pt", weights_only=False)["epoch"] == stop
+    assert torch.load(tmp_path / "cut/checkpoint.pt", weights_only=True)["epoch"] == stop
     lines = []
     resumed = train(data, variant, 2, tmp_path / "cut", _cfg(), log=lines.append)
     assert lines[0].startswith("resuming") and f"epoch {stop + 1}" in lines[0]

@@ -103,6 +103,14 @@ def _apply(obj, updates: dict, prefix: str, source: str):
             setattr(obj, key, _coerce(value, current, where))
 
 
+def config_from_dict(data: dict, source: str = "stored settings") -> Config:
+    """A Config from a plain dict of the same nesting (as ``Config.to_dict`` writes it)."""
+    cfg = Config()
+    _apply(cfg, data, "", source)
+    validate(cfg)
+    return cfg
+
+
 def parse_set(item: str) -> dict:
     """``a.b=value`` -> {'a': {'b': value}}, with the value parsed as YAML."""
     if "=" not in item:

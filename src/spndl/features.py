@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spndl.config import load_config
+from spndl.config import config_from_dict
 from spndl.data.prepared import load_prepared, split_indices
 from spndl.data.records import DataError
 from spndl.fsutil import atomic_path
@@ -18,15 +18,12 @@ from spndl.train import Batches, make_part, pick_device, predict, resize_images
 def export_features(checkpoint: str | Path, data_dir: str | Path, out: str | Path, part: str = "train",
                     device: str = "auto") -> dict:
     """Write ``out`` (.npz: sample_id, label, loss, features) for the train or test part of the run's fold."""
-    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
     settings = ck["settings"]
     data = load_prepared(data_dir)
     if data.checksum != settings["data_checksum"]:
         raise DataError(f"{data_dir}: not the data {checkpoint} was trained on (checksum differs)")
-    cfg = load_config()
-    from spndl.config import _apply  # the stored settings are a plain dict of the same shape
-
-    _apply(cfg, settings["config"], "", str(checkpoint))
+    cfg = config_from_dict(settings["config"], str(checkpoint))
     reference_mode, _ = VARIANTS[settings["variant"]]
     dev = pick_device(device)
     model = SPNDLNet(len(data.classes), reference_mode)

@@ -232,7 +232,7 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
     start_epoch = 1
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         if ck["settings"] != settings:
             raise RunError(f"{ckpt_path}: checkpoint was made with other settings; "
                            f"use another --out or delete the folder to start over")
@@ -242,7 +242,7 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
         g_aug.set_state(ck["rng"]["augment"].to(g_aug.get_state().device))
         torch.set_rng_state(ck["rng"]["torch"])
         history, selection_rows = ck["history"], ck["selection"]
-        selected = ck["selected"]
+        selected = ck["selected"].numpy()
         start_epoch = ck["epoch"] + 1
         log(f"resuming {out} at epoch {start_epoch} (pace {pace_of_epoch[min(start_epoch, len(pace_of_epoch)) - 1]})")
     else:
@@ -266,7 +266,7 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
                 losses = np.full(len(train_rows), np.nan)
                 selected = np.ones(len(train_rows), bool)
             selection_rows.extend(
-                {"pace": pace, "sample_id": sample_ids[r], "label": int(lab), "loss": float(l), "selected": bool(s)}
+                {"pace": pace, "sample_id": str(sample_ids[r]), "label": int(lab), "loss": float(l), "selected": bool(s)}
                 for r, lab, l, s in zip(train_rows, train_labels, losses, selected))
 
         pool = torch.as_tensor(np.flatnonzero(selected))
@@ -283,7 +283,7 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
         _save_csv(out / "history.csv", history, HISTORY_COLUMNS)
         _save_csv(out / "spl_selection.csv", selection_rows, SELECTION_COLUMNS)
         ck = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "pace": pace,
-              "selected": selected, "history": history, "selection": selection_rows, "settings": settings,
+              "selected": torch.from_numpy(selected), "history": history, "selection": selection_rows, "settings": settings,
               "rng": {"order": g_order.get_state(), "augment": g_aug.get_state().cpu(),
                       "torch": torch.get_rng_state()}}
         with atomic_path(ckpt_path) as tmp:

@@ -76,7 +76,7 @@ def _oulu_faces(seq: Sequence, picks: list[int], size: int, detector: FaceDetect
     for k in picks:
         try:
             images[k] = read_image(seq.frames[k])
-        except DataError as e:
+        except DataError:
             excl.append(Exclusion(str(seq.frames[k]), "unreadable image", seq.sequence, seq.label))
             continue
         box = detector.detect(images[k])

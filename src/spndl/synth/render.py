@@ -63,7 +63,7 @@ def _ellipse(img, centre, axes, angle, color):
 
 def render(shape: np.ndarray, idt: Identity, aus: dict[str, float], pose: Pose,
            height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """RGB float image in [0, 1] of shape (height, width, 3); also returns nothing else.
+    """An RGB float image in [0, 1] of shape (height, width, 3).
 
     ``shape`` is (68, 2) in face units; ``pose`` maps it to pixels.
     """
