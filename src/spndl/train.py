@@ -174,10 +174,11 @@ SELECTION_COLUMNS = ["pace", "sample_id", "label", "loss", "selected"]
 
 
 def run_settings(data: Prepared, variant: str, fold: int | None, cfg: Config, weights_sha: str) -> dict:
-    """Everything that determines a run's numbers; a resume must find the same."""
+    """Everything that determines a run's numbers; a resume must find the same.
+    The data are identified by checksum, not path, so a moved folder still resumes."""
     return {"variant": variant, "fold": fold, "dataset": data.info["dataset"],
-            "synthetic": data.info.get("synthetic", False), "data": str(data.path.resolve()),
-            "data_checksum": data.checksum, "weights_sha256": weights_sha, "config": cfg.to_dict()}
+            "synthetic": data.info.get("synthetic", False), "data_checksum": data.checksum,
+            "weights_sha256": weights_sha, "config": cfg.to_dict()}
 
 
 def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path, cfg: Config,
@@ -247,7 +248,9 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
         log(f"resuming {out} at epoch {start_epoch} (pace {pace_of_epoch[min(start_epoch, len(pace_of_epoch)) - 1]})")
     else:
         out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "config.yaml", yaml.safe_dump({**settings, "code": code_version()}, sort_keys=False))
+    record = {**settings, "data": str(data.path.resolve()), "code": code_version(),
+              "torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads()}
+    write_text(out / "config.yaml", yaml.safe_dump(record, sort_keys=False))
 
     for epoch in range(start_epoch, cfg.train.epochs + 1):
         t0 = time.perf_counter()
