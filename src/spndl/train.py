@@ -249,7 +249,7 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
     else:
         out.mkdir(parents=True, exist_ok=True)
     record = {**settings, "data": str(data.path.resolve()), "code": code_version(),
-              "torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads()}
+              "torch": str(torch.__version__), "device": str(device), "threads": torch.get_num_threads()}
     write_text(out / "config.yaml", yaml.safe_dump(record, sort_keys=False))
 
     for epoch in range(start_epoch, cfg.train.epochs + 1):
