@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from spndl.config import ConfigError
@@ -43,8 +45,11 @@ def cmd_train(a):
     from spndl.config import load_config
     from spndl.train import train
 
+    from spndl.devices import training_device
+
     cfg = load_config(a.config or [], a.set or [])
-    m = train(a.data, a.variant, a.fold, a.out, cfg)
+    with training_device(cfg.train.device, a.gpu_slots, a.lock_dir) as device:
+        m = train(a.data, a.variant, a.fold, a.out, cfg, device=device)
     print(json.dumps({k: m[k] for k in ("variant", "dataset", "fold", "accuracy", "n_test")}))
 
 
@@ -101,6 +106,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="run folder")
     s.add_argument("--config", action="append", help="YAML settings file (repeatable)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting, e.g. train.epochs=6")
+    s.add_argument("--gpu-slots", type=int, default=None,
+                   help="GPUs shared by concurrent jobs (default: all visible); each job leases one")
+    s.add_argument("--lock-dir", default=os.environ.get("SPNDL_LOCK_DIR", str(Path(tempfile.gettempdir()) / "spndl-gpu-slots")),
+                   help="where the slot locks live (env SPNDL_LOCK_DIR)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("features", help="export pooled features or NDFs of a checkpoint")

@@ -182,10 +182,12 @@ def run_settings(data: Prepared, variant: str, fold: int | None, cfg: Config, we
 
 
 def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path, cfg: Config,
-          on_epoch_end: Callable[[int], None] | None = None, log: Callable[[str], None] = print) -> dict:
+          on_epoch_end: Callable[[int], None] | None = None, log: Callable[[str], None] = print,
+          device: str | None = None) -> dict:
     """Train ``variant`` on ``fold`` into ``out``; resume if ``out`` holds a checkpoint of the same settings.
 
-    Returns the metrics dict also written to ``out/metrics.json``.
+    ``device`` overrides ``train.device`` for this run only (a leased GPU slot), so a
+    run may resume on another GPU. Returns the metrics dict also written to ``out/metrics.json``.
     """
     if variant not in VARIANTS:
         raise RunError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
@@ -195,7 +197,7 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
     if reference_mode == "neutral" and not data.has_references:
         raise DataError(f"{data.path}: variant {variant} needs a neutral reference per sample; "
                         f"{data.info['dataset']} has none (use a *_wo_neutral variant)")
-    device = pick_device(cfg.train.device)
+    device = pick_device(device or cfg.train.device)
     fold_key = -1 if fold is None else fold
     deterministic = device.type == "cpu"
     torch.use_deterministic_algorithms(deterministic)
