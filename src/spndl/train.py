@@ -331,6 +331,9 @@ def finish(model, batches, test_part, data, settings, history, cfg, out: Path) -
         "best_epoch_test_accuracy": float(best["test_accuracy"]),
         "best_epoch": int(best["epoch"]),
         "data_checksum": settings["data_checksum"],
+        "image_size": int(batches.images.shape[-1]),
+        "n_folds": data.info.get("n_folds"),
+        "weights": cfg.model.weights,
     }
     write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return metrics

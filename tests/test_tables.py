@@ -1,0 +1,73 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spndl.report.tables import write_tables
+
+
+def _run(root, dataset, variant, fold, acc, synthetic=True):
+    d = root / dataset / variant / (f"fold{fold}" if fold is not None else "split")
+    d.mkdir(parents=True)
+    (d / "metrics.json").write_text(json.dumps({
+        "dataset": dataset, "variant": variant, "fold": fold, "accuracy": acc, "n_test": 30,
+        "synthetic": synthetic, "data_checksum": "ab" * 32, "image_size": 32, "epochs": 12,
+        "weights": "none", "n_folds": 10 if fold is not None else None}))
+    return d
+
+
+@pytest.fixture
+def runs(tmp_path):
+    rng = np.random.default_rng(0)
+    dirs, accs = [], {}
+    for ds in ("ckplus", "oulu"):
+        for v in ("baseline", "spl", "ndf", "spndl", "spndl_wo_neutral"):
+            a = rng.uniform(0.3, 0.9, 3)
+            accs[(ds, v)] = a
+            dirs += [_run(tmp_path, ds, v, k, float(x)) for k, x in enumerate(a)]
+    for v in ("baseline", "ndf_wo_neutral", "spndl_wo_neutral"):
+        accs[("rafdb", v)] = np.array([0.5])
+        dirs.append(_run(tmp_path, "rafdb", v, None, 0.5))
+    return dirs, accs
+
+
+def test_reproduced_numbers_are_the_fold_means_beside_the_papers(runs, tmp_path):
+    dirs, accs = runs
+    write_tables(dirs, tmp_path / "t")
+    t1 = pd.read_csv(tmp_path / "t/table1.csv")
+    spndl = t1[t1["method"] == "SPNDL"].iloc[0]
+    assert spndl["paper"] == 99.69 and spndl["source"] == "reproduced"
+    assert np.isclose(spndl["reproduced_mean"], accs[("ckplus", "spndl")].mean() * 100)
+    assert np.isclose(spndl["reproduced_std"], accs[("ckplus", "spndl")].std(ddof=1) * 100)
+    assert np.isclose(spndl["difference"], spndl["reproduced_mean"] - 99.69)
+    quoted = t1[t1["source"] == "reported in the paper"]
+    assert {"STM-E", "DTAGN", "PPDN", "DeRL", "DDL", "FDRL", "HRL"} == set(quoted["method"])
+    assert quoted["reproduced_mean"].isna().all()
+    md = (tmp_path / "t/table1.md").read_text()
+    assert "SYNTHETIC data" in md and "32 px, 12 epochs, folds 0, 1, 2 of 10" in md
+    assert md.index("paper vs reproduced") < md.index("Reported in the paper")
+    t4 = pd.read_csv(tmp_path / "t/table4.csv")
+    assert t4["variant"].tolist() == ["baseline", "spl", "ndf", "spndl"]
+    assert np.isclose(t4.loc[1, "oulu_reproduced_mean"], accs[("oulu", "spl")].mean() * 100)
+    per_fold = pd.read_csv(tmp_path / "t/per_fold.csv")
+    assert len(per_fold) == len(dirs)
+    for name in ("table1", "table2", "table3", "table4"):
+        assert (tmp_path / f"t/{name}.tex").read_text().count(r"\begin{tabular}") == 1
+
+
+def test_a_dataset_left_out_drops_its_rows(runs, tmp_path):
+    dirs, _ = runs
+    kept = [d for d in dirs if "oulu" not in str(d)]
+    write_tables(kept, tmp_path / "t")
+    t2 = pd.read_csv(tmp_path / "t/table2.csv")
+    assert (t2["source"] == "reported in the paper").all()
+    assert "not run" in (tmp_path / "t/table2.md").read_text()
+    t4 = pd.read_csv(tmp_path / "t/table4.csv")
+    assert not any(c.startswith("oulu") for c in t4.columns)
+
+
+def test_an_unfinished_run_is_an_error(tmp_path):
+    (tmp_path / "r").mkdir()
+    with pytest.raises(FileNotFoundError, match="no metrics"):
+        write_tables([tmp_path / "r"], tmp_path / "t")
