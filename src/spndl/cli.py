@@ -76,6 +76,46 @@ def cmd_demo(a):
     print((Path(a.out) / "evidence" / "evidence.md").read_text())
 
 
+def cmd_tables(a):
+    from spndl.report.tables import write_tables
+
+    write_tables(a.run, a.out)
+    print(f"wrote tables 1-4 and per_fold.csv to {a.out} from {len(a.run)} runs")
+
+
+def cmd_figure(a):
+    from spndl.report import figures as F
+
+    if a.figure == "4":
+        import json as _json
+
+        by = {}
+        for r in a.run:
+            by.setdefault(_json.loads((Path(r) / "metrics.json").read_text())["dataset"], []).append(Path(r))
+        F.fig4_confusion(by, a.out)
+    elif a.figure == "5":
+        F.fig5_paces(*map(Path, (a.spl, a.spndl, a.baseline, a.ndf)), a.out)
+    elif a.figure == "6":
+        F.fig6_losses(Path(a.with_spl), Path(a.without_spl), a.out)
+    elif a.figure == "7":
+        from spndl.features import export_features
+
+        run = Path(a.run[0])
+        feats = {}
+        for p in a.paces:
+            feats[p] = run / "paces" / f"pace{p}_features.npz"
+            export_features(run / "paces" / f"pace{p}.pt", a.data, feats[p], part="train")
+        synthetic = _json_load(run / "metrics.json")["synthetic"]
+        F.fig7_tsne(feats, run / "spl_selection.csv", tuple(a.classes), a.out, synthetic)
+    elif a.figure == "8":
+        F.fig8_excluded(Path(a.run[0]), Path(a.data), a.out)
+    print(f"wrote {a.out}")
+
+
+def _json_load(path):
+    return json.loads(Path(path).read_text())
+
+
 def parser() -> argparse.ArgumentParser:
     from spndl.model import VARIANTS
 
@@ -127,6 +167,22 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--config", action="append")
     s.add_argument("--set", action="append", metavar="KEY=VALUE")
     s.set_defaults(func=cmd_evidence)
+
+    s = sub.add_parser("tables", help="Tables 1-4 and the per-fold file from run folders")
+    s.add_argument("--run", action="append", required=True, help="run folder (repeatable)")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_tables)
+
+    s = sub.add_parser("figure", help="one of Figures 4-8 from run folders")
+    s.add_argument("figure", choices=["4", "5", "6", "7", "8"])
+    s.add_argument("--out", required=True, help=".png file")
+    s.add_argument("--run", action="append", default=[], help="run folder(s): Fig. 4 all, Figs. 7-8 one")
+    s.add_argument("--data", help="prepared folder (Figs. 7-8)")
+    s.add_argument("--spl"), s.add_argument("--spndl"), s.add_argument("--baseline"), s.add_argument("--ndf")
+    s.add_argument("--with-spl"), s.add_argument("--without-spl")
+    s.add_argument("--paces", type=int, nargs="+", default=[2, 5])
+    s.add_argument("--classes", nargs=2, default=["fear", "disgust"])
+    s.set_defaults(func=cmd_figure)
 
     s = sub.add_parser("demo", help="the embedded default end to end: synth, prepare, evidence runs")
     s.add_argument("--out", default="results/demo")

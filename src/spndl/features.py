@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ def export_features(checkpoint: str | Path, data_dir: str | Path, out: str | Pat
     loss, feats = predict(model, batches, p, cfg.train.eval_batch_size, cfg.train.amp, features=True)
     result = {"sample_id": data.manifest["sample_id"].to_numpy()[rows].astype(str),
               "label": p.labels.cpu().numpy(), "loss": loss.numpy(), "features": feats.numpy(),
-              "pace": np.array(ck.get("pace", 0))}
+              "pace": np.array(ck.get("pace", 0)), "classes": np.array(json.dumps(data.classes))}
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **result)

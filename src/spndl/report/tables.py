@@ -99,7 +99,7 @@ def _md_paper(title, df, notes) -> str:
               "| Method | Setting | Paper | Reproduced (mean ± std) | Difference | Folds |",
               "| --- | --- | ---: | ---: | ---: | ---: |"]
     lines += [f"| {r.method} | {r.setting} | {r.paper:.2f} | {r.reproduced_mean:.2f} ± {r.reproduced_std:.2f} | "
-              f"{r.difference:+.2f} | {r.folds} |" for r in rep.itertuples()] or ["| (no runs) | | | | | |"]
+              f"{r.difference:+.2f} | {int(r.folds)} |" for r in rep.itertuples()] or ["| (no runs) | | | | | |"]
     other = df[df["source"] != "reproduced"]
     lines += ["", "## Reported in the paper (other methods, quoted, not recomputed)", "",
               "| Method | Setting | Accuracy | Reference |", "| --- | --- | ---: | --- |"]

@@ -1,0 +1,27 @@
+# spndl: regenerate Tables 1-4 and Figures 4-8 of the SPNDL paper.
+#   snakemake --profile workflow/profiles/default          (or: dvc repro)
+import os
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: os.path.join(workflow.basedir, "params.yaml")
+
+
+validate(config, "workflow/schemas/params.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/download.smk"
+include: "workflow/rules/prepare.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        TABLES,
+        FIGURES,

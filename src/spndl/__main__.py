@@ -1,0 +1,5 @@
+import sys
+
+from spndl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,155 @@
+"""Figures 4-8, drawn from run folders with matplotlib; every title says what the data are."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.manifold import TSNE  # noqa: E402
+
+from spndl.data.prepared import load_prepared  # noqa: E402
+from spndl.fsutil import atomic_path  # noqa: E402
+from spndl.report.tables import DATASET_NAMES  # noqa: E402
+
+SHORT = {"neutral": "Ne", "happy": "Ha", "sadness": "Sa", "surprise": "Su", "fear": "Fe", "disgust": "Di",
+         "anger": "An", "contempt": "Co"}
+
+
+def _metrics(run: Path) -> dict:
+    return json.loads((Path(run) / "metrics.json").read_text())
+
+
+def _tag(synthetic: bool) -> str:
+    return "SYNTHETIC data" if synthetic else "real data"
+
+
+def _save(fig, out: str | Path) -> None:
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def fig4_confusion(runs_by_dataset: dict[str, list[Path]], out: str | Path) -> None:
+    """Confusion matrices summed over folds, row-normalised, one panel per dataset."""
+    names = [d for d in ("ckplus", "oulu", "rafdb") if runs_by_dataset.get(d)]
+    fig, axes = plt.subplots(1, len(names), figsize=(5.4 * len(names), 5.0), squeeze=False, layout="constrained")
+    synthetic = True
+    for ax, ds in zip(axes[0], names):
+        ms = [_metrics(r) for r in runs_by_dataset[ds]]
+        synthetic &= all(m["synthetic"] for m in ms)
+        cm = np.sum([m["confusion_matrix"] for m in ms], axis=0)
+        classes = ms[0]["classes"]
+        rate = cm / np.maximum(cm.sum(1, keepdims=True), 1) * 100
+        ax.imshow(rate, cmap="Blues", vmin=0, vmax=100)
+        for i in range(len(classes)):
+            for j in range(len(classes)):
+                ax.text(j, i, f"{rate[i, j]:.0f}\n({cm[i, j]})", ha="center", va="center", fontsize=7,
+                        color="white" if rate[i, j] > 60 else "black")
+        ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+        ax.set_yticks(range(len(classes)), classes)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        folds = "split" if ms[0]["fold"] is None else f"{len(ms)} folds summed"
+        ax.set_title(f"{DATASET_NAMES[ds]}: {ms[0]['variant']} ({folds})")
+    fig.suptitle(f"Fig. 4: confusion matrices, % of each true class (count) — {_tag(synthetic)}")
+    _save(fig, out)
+
+
+def _pace_accuracy(run: Path) -> pd.Series:
+    h = pd.read_csv(Path(run) / "history.csv")
+    return h.groupby("pace")["test_accuracy"].last() * 100
+
+
+def fig5_paces(spl: Path, spndl: Path, baseline: Path, ndf: Path, out: str | Path) -> None:
+    """Test accuracy at the end of each SPL pace, with and without NDFs, against baseline and NDF."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for run, label, style in ((spl, "SPL (no NDF)", "o-"), (spndl, "SPL + NDF (SPNDL)", "s-")):
+        s = _pace_accuracy(run)
+        ax.plot(s.index, s.values, style, label=label)
+    for run, label, ls in ((baseline, "baseline (final)", "--"), (ndf, "NDF only (final)", ":")):
+        ax.axhline(_metrics(run)["accuracy"] * 100, ls=ls, color="grey" if ls == "--" else "black", label=label)
+    m = _metrics(spndl)
+    ax.set_xlabel("SPL pace")
+    ax.set_ylabel("test accuracy at the end of the pace (%)")
+    ax.set_title(f"Fig. 5: {DATASET_NAMES[m['dataset']]} fold {m['fold']} — {_tag(m['synthetic'])}")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    _save(fig, out)
+
+
+def fig6_losses(with_spl: Path, without_spl: Path, out: str | Path) -> None:
+    """Training loss per epoch with and without SPL; the dotted lines mark pace starts."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    h1 = pd.read_csv(Path(with_spl) / "history.csv")
+    h0 = pd.read_csv(Path(without_spl) / "history.csv")
+    ax.plot(h1["epoch"], h1["train_loss"], label=f"with SPL ({_metrics(with_spl)['variant']})")
+    ax.plot(h0["epoch"], h0["train_loss"], label=f"without SPL ({_metrics(without_spl)['variant']})")
+    for e in h1.loc[h1["pace"].diff() > 0, "epoch"]:
+        ax.axvline(e - 0.5, color="grey", ls=":", lw=0.8)
+    m = _metrics(with_spl)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss (mean cross-entropy)")
+    ax.set_title(f"Fig. 6: {DATASET_NAMES[m['dataset']]} — {_tag(m['synthetic'])}")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    _save(fig, out)
+
+
+def fig7_tsne(features: dict[int, Path], selection: Path, classes: tuple[str, ...], out: str | Path,
+              synthetic: bool, seed: int = 0) -> None:
+    """t-SNE of the NDFs of two classes at two paces; samples excluded at that pace are circled."""
+    sel = pd.read_csv(selection)
+    fig, axes = plt.subplots(1, len(features), figsize=(5.4 * len(features), 4.8), squeeze=False)
+    for ax, (pace, path) in zip(axes[0], sorted(features.items())):
+        f = np.load(path)
+        names = np.array(json.loads(str(f["classes"]))) if "classes" in f else None
+        label_names = names[f["label"]] if names is not None else f["label"].astype(str)
+        keep = np.isin(label_names, classes)
+        s = sel[sel["pace"] == pace].set_index("sample_id")["selected"]
+        excluded = ~s.loc[f["sample_id"][keep]].to_numpy().astype(bool)
+        x = f["features"][keep]
+        emb = TSNE(n_components=2, perplexity=min(30.0, max(2.0, (len(x) - 1) / 3)), init="pca",
+                   random_state=seed).fit_transform(x)
+        for c, colour in zip(classes, ("tab:orange", "tab:green")):
+            m = label_names[keep] == c
+            ax.scatter(emb[m, 0], emb[m, 1], s=14, color=colour, label=c)
+        ax.scatter(emb[excluded, 0], emb[excluded, 1], s=90, facecolors="none", edgecolors="black",
+                   linewidths=1.0, label="excluded at this pace")
+        ax.set_title(f"pace {pace}: {excluded.sum()} of {len(x)} excluded")
+        ax.set_xlabel("t-SNE 1")
+        ax.set_ylabel("t-SNE 2")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Fig. 7: NDFs of {' and '.join(classes)} during SPL — {_tag(synthetic)}")
+    _save(fig, out)
+
+
+def fig8_excluded(run: Path, data_dir: Path, out: str | Path, per_pace: int = 6, seed: int = 0) -> None:
+    """Randomly chosen samples excluded at each pace before the last, with label and loss."""
+    data = load_prepared(data_dir)
+    sel = pd.read_csv(Path(run) / "spl_selection.csv", keep_default_na=False)
+    paces = sorted(p for p in sel["pace"].unique() if not sel[sel["pace"] == p]["selected"].all())
+    index = data.manifest.set_index("sample_id")["target_index"]
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(max(1, len(paces)), per_pace, figsize=(1.6 * per_pace, 1.9 * max(1, len(paces))),
+                             squeeze=False)
+    for row, pace in zip(axes, paces or [None]):
+        ex = sel[(sel["pace"] == pace) & (~sel["selected"].astype(bool))] if pace else sel.iloc[:0]
+        pick = ex.iloc[np.sort(rng.choice(len(ex), min(per_pace, len(ex)), replace=False))] if len(ex) else ex
+        for ax in row:
+            ax.axis("off")
+        for ax, r in zip(row, pick.itertuples()):
+            ax.imshow(data.images[index[r.sample_id]].transpose(1, 2, 0))
+            ax.set_title(f"{SHORT.get(data.classes[r.label], data.classes[r.label])} {r.loss:.2f}", fontsize=8)
+        if pace:
+            row[0].text(-0.15, 0.5, f"pace {pace}", transform=row[0].transAxes, rotation=90, va="center",
+                        ha="right", fontsize=9)
+    m = _metrics(run)
+    fig.suptitle(f"Fig. 8: excluded samples (label, loss), {DATASET_NAMES[m['dataset']]} — {_tag(m['synthetic'])}",
+                 fontsize=10)
+    _save(fig, out)

@@ -1,0 +1,69 @@
+# Path patterns and the lists of runs, defined once; the rules only refer to them.
+import sys
+
+import yaml
+
+PY = sys.executable  # the interpreter running snakemake also runs `python -m spndl`
+
+if config["preset"] not in config["presets"]:
+    raise ValueError(f"params.yaml: preset {config['preset']!r} is not one of {sorted(config['presets'])}")
+PRESET = config["presets"][config["preset"]]
+DATASETS = config["datasets"]
+
+SYNTH = "data/raw/synthetic"
+RAW = SYNTH + "/{dataset}"
+PREPARED = "data/prepared/{dataset}"
+RUN = "runs/{dataset}/{variant}/{fold}"
+METRICS = RUN + "/metrics.json"
+TABLE_DIR = "results/tables"
+FIG_DIR = "results/figures"
+LOCK_DIR = ".snakemake/gpu-slots"
+
+wildcard_constraints:
+    dataset="ckplus|oulu|rafdb",
+    fold=r"fold\d+|split",
+
+
+def folds(dataset):
+    return ["split"] if dataset == "rafdb" else [f"fold{k}" for k in PRESET["folds"]]
+
+
+def run_dirs(dataset=None, variant=None):
+    out = []
+    for d in DATASETS if dataset is None else [dataset]:
+        for v in config["variants"].get(d, []) if variant is None else [variant]:
+            out += [RUN.format(dataset=d, variant=v, fold=f) for f in folds(d)]
+    return out
+
+
+def has(dataset, *variants):
+    return dataset in DATASETS and all(v in config["variants"].get(dataset, []) for v in variants)
+
+
+def _flatten(d, prefix=""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _flatten(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
+
+
+def train_sets(wildcards):
+    """--set arguments of one run: the preset's settings, RAF-DB's overrides, and pace
+    checkpoints for the one run that Fig. 7 looks inside."""
+    sets = [f"data.size={PRESET['image_size']}", *_flatten(PRESET["train"])]
+    if wildcards.dataset == "rafdb":
+        sets += _flatten(PRESET.get("train_rafdb", {}))
+    if (wildcards.dataset, wildcards.variant, wildcards.fold) == ("oulu", "spndl", f"fold{config['figures']['fold']}"):
+        sets.append("train.pace_checkpoints=true")
+    return " ".join(f"--set '{s}'" for s in sets)
+
+
+TABLES = [f"{TABLE_DIR}/table{n}.{ext}" for n in (1, 2, 3, 4) for ext in ("md", "csv", "tex")]
+TABLES.append(f"{TABLE_DIR}/per_fold.csv")
+FIGURES = [f"{FIG_DIR}/fig4_confusion.png"]
+FIG5_FOLD = f"fold{config['figures']['fold']}"
+if has("oulu", "baseline", "spl", "ndf", "spndl"):
+    FIGURES += [f"{FIG_DIR}/fig5_paces.png", f"{FIG_DIR}/fig7_tsne.png"]
+if has("rafdb", "ndf_wo_neutral", "spndl_wo_neutral"):
+    FIGURES += [f"{FIG_DIR}/fig6_losses.png", f"{FIG_DIR}/fig8_excluded.png"]

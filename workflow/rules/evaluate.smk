@@ -1,0 +1,15 @@
+# Aggregation over folds: Tables 1-4 and the per-fold accuracies beside them.
+
+
+rule tables:
+    input:
+        [f"{r}/metrics.json" for r in run_dirs()],
+    output:
+        [report(t, category="Tables", caption="../report/tables.rst") if t.endswith(".csv") else t
+         for t in TABLES],
+    log:
+        "logs/tables.log",
+    params:
+        runs=" ".join(f"--run {r}" for r in run_dirs()),
+    shell:
+        "{PY} -m spndl tables {params.runs} --out {TABLE_DIR} > {log} 2>&1"
