@@ -14,6 +14,8 @@ def _run(root, dataset, variant, fold, acc, synthetic=True):
         "dataset": dataset, "variant": variant, "fold": fold, "accuracy": acc, "n_test": 30,
         "synthetic": synthetic, "data_checksum": "ab" * 32, "image_size": 32, "epochs": 12,
         "weights": "none", "n_folds": 10 if fold is not None else None}))
+    pd.DataFrame({"epoch": [1, 2], "pace": [1, 2], "train_loss": [1.5, 1.0],
+                  "test_accuracy": [acc / 2, acc]}).to_csv(d / "history.csv", index=False)
     return d
 
 
@@ -50,6 +52,11 @@ def test_reproduced_numbers_are_the_fold_means_beside_the_papers(runs, tmp_path)
     t4 = pd.read_csv(tmp_path / "t/table4.csv")
     assert t4["variant"].tolist() == ["baseline", "spl", "ndf", "spndl"]
     assert np.isclose(t4.loc[1, "oulu_reproduced_mean"], accs[("oulu", "spl")].mean() * 100)
+    headline = json.loads((tmp_path / "t/headline.json").read_text())
+    assert np.isclose(headline["oulu"]["ndf"]["accuracy_mean"], accs[("oulu", "ndf")].mean() * 100, atol=1e-4)
+    curve = pd.read_csv(tmp_path / "t/curve_test_accuracy.csv")
+    assert curve["epoch"].tolist() == [1, 2]
+    assert np.isclose(curve.loc[1, "ckplus/spl"], accs[("ckplus", "spl")].mean())
     per_fold = pd.read_csv(tmp_path / "t/per_fold.csv")
     assert len(per_fold) == len(dirs)
     for name in ("table1", "table2", "table3", "table4"):

@@ -79,13 +79,24 @@ def cmd_demo(a):
 def cmd_tables(a):
     from spndl.report.tables import write_tables
 
-    write_tables(a.run, a.out)
+    write_tables([_run_dir(r) for r in a.run], a.out, a.metrics_out)
     print(f"wrote tables 1-4 and per_fold.csv to {a.out} from {len(a.run)} runs")
+
+
+def _run_dir(path: str | None) -> Path | None:
+    """A run folder, given as the folder or as its metrics.json."""
+    if path is None:
+        return None
+    p = Path(path)
+    return p.parent if p.name == "metrics.json" else p
 
 
 def cmd_figure(a):
     from spndl.report import figures as F
 
+    a.run = [_run_dir(r) for r in a.run]
+    for k in ("spl", "spndl", "baseline", "ndf", "with_spl", "without_spl"):
+        setattr(a, k, _run_dir(getattr(a, k)))
     if a.figure == "4":
         import json as _json
 
@@ -171,6 +182,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("tables", help="Tables 1-4 and the per-fold file from run folders")
     s.add_argument("--run", action="append", required=True, help="run folder (repeatable)")
     s.add_argument("--out", required=True)
+    s.add_argument("--metrics-out", help="folder for headline.json and curve_*.csv (default: --out)")
     s.set_defaults(func=cmd_tables)
 
     s = sub.add_parser("figure", help="one of Figures 4-8 from run folders")

@@ -1,9 +1,11 @@
 # Path patterns and the lists of runs, defined once; the rules only refer to them.
+import os
 import sys
 
 import yaml
 
-PY = sys.executable  # the interpreter running snakemake also runs `python -m spndl`
+# The environment that runs snakemake also provides the `spndl` command, activated or not.
+shell.prefix(f'export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
 
 if config["preset"] not in config["presets"]:
     raise ValueError(f"params.yaml: preset {config['preset']!r} is not one of {sorted(config['presets'])}")
@@ -11,13 +13,15 @@ PRESET = config["presets"][config["preset"]]
 DATASETS = config["datasets"]
 
 SYNTH = "data/raw/synthetic"
-RAW = SYNTH + "/{dataset}"
 PREPARED = "data/prepared/{dataset}"
 RUN = "runs/{dataset}/{variant}/{fold}"
-METRICS = RUN + "/metrics.json"
+METRICS = "runs/{dataset}/{variant}/{fold}/metrics.json"
 TABLE_DIR = "results/tables"
 FIG_DIR = "results/figures"
 LOCK_DIR = ".snakemake/gpu-slots"
+# A training job holds one unit of the `gpu` resource only where there is a GPU, so that
+# on a CPU-only machine `--resources gpu=1` does not run the jobs one at a time.
+GPU_PER_JOB = int(os.path.isdir("/proc/driver/nvidia/gpus") and any(os.scandir("/proc/driver/nvidia/gpus")))
 
 wildcard_constraints:
     dataset="ckplus|oulu|rafdb",
@@ -61,9 +65,28 @@ def train_sets(wildcards):
 
 TABLES = [f"{TABLE_DIR}/table{n}.{ext}" for n in (1, 2, 3, 4) for ext in ("md", "csv", "tex")]
 TABLES.append(f"{TABLE_DIR}/per_fold.csv")
+METRICS_DIR = "results/metrics"
+TABLES += [f"{METRICS_DIR}/{f}" for f in ("headline.json", "curve_train_loss.csv", "curve_test_accuracy.csv")]
 FIGURES = [f"{FIG_DIR}/fig4_confusion.png"]
 FIG5_FOLD = f"fold{config['figures']['fold']}"
 if has("oulu", "baseline", "spl", "ndf", "spndl"):
     FIGURES += [f"{FIG_DIR}/fig5_paces.png", f"{FIG_DIR}/fig7_tsne.png"]
 if has("rafdb", "ndf_wo_neutral", "spndl_wo_neutral"):
     FIGURES += [f"{FIG_DIR}/fig6_losses.png", f"{FIG_DIR}/fig8_excluded.png"]
+
+
+def fig4_runs(wildcards=None):
+    runs = []
+    for d in DATASETS:
+        ours = "spndl_wo_neutral" if d == "rafdb" else "spndl"
+        v = ours if has(d, ours) else config["variants"][d][-1]
+        runs += run_dirs(d, v)
+    return runs
+
+
+def oulu_run(variant):
+    return RUN.format(dataset="oulu", variant=variant, fold=FIG5_FOLD)
+
+
+def raf_run(variant):
+    return RUN.format(dataset="rafdb", variant=variant, fold="split")

@@ -11,4 +11,4 @@ rule synth:
         size=config["data"]["synth_size"],
         seed=config["data"]["synth_seed"],
     shell:
-        "{PY} -m spndl synth --out {output} --size {params.size} --seed {params.seed} > {log} 2>&1"
+        "spndl synth --out {output} --size {params.size} --seed {params.seed} > {log} 2>&1"

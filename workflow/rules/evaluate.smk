@@ -11,5 +11,7 @@ rule tables:
         "logs/tables.log",
     params:
         runs=" ".join(f"--run {r}" for r in run_dirs()),
+        out=TABLE_DIR,
+        metrics_out=METRICS_DIR,
     shell:
-        "{PY} -m spndl tables {params.runs} --out {TABLE_DIR} > {log} 2>&1"
+        "spndl tables {params.runs} --out {params.out} --metrics-out {params.metrics_out} > {log} 2>&1"

@@ -14,5 +14,5 @@ rule prepare:
         fold_rule=config["prepare"]["fold_rule"],
         n_folds=config["prepare"]["n_folds"],
     shell:
-        "{PY} -m spndl prepare --dataset {wildcards.dataset} --root {params.root} --out {output} "
+        "spndl prepare --dataset {wildcards.dataset} --root {params.root} --out {output} "
         "--size {params.size} --fold-rule {params.fold_rule} --folds {params.n_folds} > {log} 2>&1"

@@ -145,13 +145,42 @@ def _tex_ablation(df) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_tables(run_dirs: list[str | Path], out: str | Path) -> dict[str, pd.DataFrame]:
-    """Write per_fold.csv and table{1,2,3,4}.{md,csv,tex} under ``out``."""
+def write_headline(summary: pd.DataFrame, path: Path) -> None:
+    """The headline accuracies (%) as nested JSON, for `dvc metrics show`."""
+    data: dict = {}
+    for (ds, variant), s in summary.iterrows():
+        data.setdefault(ds, {})[variant] = {"accuracy_mean": round(float(s["mean"]), 4),
+                                            "accuracy_std": round(float(s["std"]), 4), "folds": int(s["folds"])}
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_curves(per_fold: pd.DataFrame, out: Path) -> None:
+    """Per-epoch train loss and test accuracy, averaged over folds, one column per
+    dataset/variant (for `dvc plots show`)."""
+    hist = []
+    for r in per_fold.itertuples():
+        h = pd.read_csv(Path(r.run) / "history.csv")
+        h["series"] = f"{r.dataset}/{r.variant}"
+        hist.append(h)
+    h = pd.concat(hist)
+    for col in ("train_loss", "test_accuracy"):
+        wide = h.groupby(["epoch", "series"])[col].mean().unstack("series").reset_index()
+        with atomic_path(out / f"curve_{col}.csv") as tmp:
+            wide.to_csv(tmp, index=False)
+
+
+def write_tables(run_dirs: list[str | Path], out: str | Path,
+                 metrics_out: str | Path | None = None) -> dict[str, pd.DataFrame]:
+    """Write per_fold.csv and table{1,2,3,4}.{md,csv,tex} under ``out``, and headline.json
+    and curve_*.csv under ``metrics_out`` (default: ``out``)."""
     out = Path(out)
+    metrics_out = out if metrics_out is None else Path(metrics_out)
     per_fold = collect(run_dirs)
     with atomic_path(out / "per_fold.csv") as tmp:
         per_fold.drop(columns="run").to_csv(tmp, index=False)
     summary = summarise(per_fold)
+    write_headline(summary, metrics_out / "headline.json")
+    write_curves(per_fold, metrics_out)
     tables = {}
     for name, spec in TABLES.items():
         df = paper_table(name, per_fold, summary)

@@ -1,0 +1,81 @@
+"""The whole Snakemake DAG on the tiny synthetic config (workflow/tests/params-tiny.yaml)."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+TINY = str(REPO / "workflow/tests/params-tiny.yaml")
+
+
+def snakemake(workdir, *args, configs=(), check=True):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", TINY, *map(str, configs), *args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    if check and r.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r.stdout + r.stderr
+
+
+def job_counts(text):
+    """Rule -> job count from snakemake's 'Job stats' table."""
+    block = text.split("Job stats:", 1)[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    wd = tmp_path_factory.mktemp("pipeline")
+    snakemake(wd, "--cores", "2", "--resources", "gpu=1")
+    return wd
+
+
+def test_tables_have_numbers_equal_to_the_fold_means(workdir):
+    per_fold = pd.read_csv(workdir / "results/tables/per_fold.csv")
+    means = per_fold.groupby(["dataset", "variant"])["accuracy"].mean() * 100
+    for n, ds in ((1, "ckplus"), (2, "oulu"), (3, "rafdb")):
+        t = pd.read_csv(workdir / f"results/tables/table{n}.csv")
+        assert t["paper"].notna().all()
+        rep = t[t["source"] == "reproduced"]
+        assert len(rep) >= 2 and rep[["reproduced_mean", "reproduced_std", "difference"]].notna().all().all()
+        variant = {"Baseline (ResNet-18)": "baseline", "SPNDL": "spndl", "SPNDL (w/o neutral image)": "spndl_wo_neutral"}
+        for r in rep.itertuples():
+            assert abs(r.reproduced_mean - means[(ds, variant[r.method])]) < 1e-9
+        assert "SYNTHETIC" in (workdir / f"results/tables/table{n}.md").read_text()
+    t4 = pd.read_csv(workdir / "results/tables/table4.csv")
+    assert t4.drop(columns=["NDFs", "SPL", "variant"]).notna().all().all()
+    headline = json.loads((workdir / "results/metrics/headline.json").read_text())
+    assert abs(headline["oulu"]["spndl"]["accuracy_mean"] - means[("oulu", "spndl")]) < 1e-3
+
+
+def test_figures_are_valid_pngs_and_the_report_is_built(workdir):
+    figs = sorted((workdir / "results/figures").glob("*.png"))
+    assert [f.name for f in figs] == ["fig4_confusion.png", "fig5_paces.png", "fig6_losses.png",
+                                      "fig7_tsne.png", "fig8_excluded.png"]
+    for f in figs:
+        with Image.open(f) as im:
+            im.verify()
+            assert im.format == "PNG" and im.size[0] > 300
+    snakemake(workdir, "--report", "results/report.html")
+    html = (workdir / "results/report.html").read_text()
+    assert "fig7_tsne.png" in html and "table1.csv" in html
+
+
+def test_a_second_run_has_nothing_to_do(workdir):
+    assert "Nothing to be done" in snakemake(workdir, "-n")
+
+
+def test_changing_a_training_parameter_reruns_only_what_it_affects(workdir, tmp_path):
+    override = tmp_path / "raf.yaml"
+    override.write_text("presets:\n  tiny:\n    train_rafdb:\n      train: {epochs: 4}\n")
+    counts = job_counts(snakemake(workdir, "-n", configs=[override]))
+    assert counts["train"] == 3  # the three RAF-DB runs, no CK+ or Oulu run
+    assert "synth" not in counts and "prepare" not in counts and "fig5" not in counts and "fig7" not in counts
+    assert counts["tables"] == 1 and counts["fig6"] == 1 and counts["fig8"] == 1
