@@ -1,10 +1,14 @@
 """The whole Snakemake DAG on the tiny synthetic config (workflow/tests/params-tiny.yaml)."""
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -30,11 +34,49 @@ def job_counts(text):
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
 
 
+def _interrupt_during_training(wd):
+    """Start the DAG, kill it (the whole process group, as Ctrl-C would) once one training job
+    has finished and another is between epochs; return what was finished and what was cut."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(wd),
+           "--configfile", TINY, "--cores", "2", "--resources", "gpu=1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline and proc.poll() is None:
+        done = list(wd.glob("runs/*/*/*/metrics.json"))
+        cut = [c.parent for c in wd.glob("runs/*/*/*/checkpoint.pt") if not (c.parent / "metrics.json").exists()]
+        if done and cut:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(120)
+    finished = {p: p.stat().st_mtime_ns for p in wd.glob("runs/*/*/*/metrics.json")}
+    cut = [c.parent for c in wd.glob("runs/*/*/*/checkpoint.pt") if not (c.parent / "metrics.json").exists()]
+    return finished, cut
+
+
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
+def pipeline(tmp_path_factory):
     wd = tmp_path_factory.mktemp("pipeline")
-    snakemake(wd, "--cores", "2", "--resources", "gpu=1")
-    return wd
+    finished, cut = _interrupt_during_training(wd)
+    # The profile's rerun-incomplete, as a user restarting the same command gets it.
+    snakemake(wd, "--cores", "2", "--resources", "gpu=1", "--rerun-incomplete")
+    return SimpleNamespace(path=wd, finished=finished, cut=cut)
+
+
+def test_a_killed_run_keeps_finished_folds_and_resumes_the_interrupted_one(pipeline):
+    assert pipeline.finished and pipeline.cut, "the run was not caught during training"
+    for path, mtime in pipeline.finished.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was recomputed"
+    for run in pipeline.cut:
+        rel = run.relative_to(pipeline.path)
+        log = (pipeline.path / "logs/train" / rel.relative_to("runs")).with_suffix(".log").read_text()
+        assert log.startswith(f"resuming {rel} at epoch "), log[:200]
+        assert (run / "metrics.json").is_file()
+
+
+@pytest.fixture
+def workdir(pipeline):
+    return pipeline.path
 
 
 def test_tables_have_numbers_equal_to_the_fold_means(workdir):

@@ -247,7 +247,10 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
         history, selection_rows = ck["history"], ck["selection"]
         selected = ck["selected"].numpy()
         start_epoch = ck["epoch"] + 1
-        log(f"resuming {out} at epoch {start_epoch} (pace {pace_of_epoch[min(start_epoch, len(pace_of_epoch)) - 1]})")
+        if start_epoch > cfg.train.epochs:
+            log(f"{out} has finished all {cfg.train.epochs} epochs; rewriting its outputs")
+        else:
+            log(f"resuming {out} at epoch {start_epoch} (pace {pace_of_epoch[start_epoch - 1]})")
     else:
         out.mkdir(parents=True, exist_ok=True)
     record = {**settings, "data": str(data.path.resolve()), "code": code_version(),
