@@ -59,6 +59,7 @@ def test_run_folder_holds_every_record(prepared, tmp_path):
     assert probs.shape[1] == 7 and np.allclose(probs.sum(1), 1, atol=1e-5)
     ck = torch.load(run / "checkpoint.pt", weights_only=True)
     assert {"model", "optimizer", "epoch", "pace", "rng"} <= set(ck) and ck["epoch"] == 3
+    assert ck["optimizer"] is None  # a finished run keeps no optimizer state
 
 
 def test_same_seed_same_numbers_and_another_seed_differs(prepared, tmp_path):

@@ -240,7 +240,8 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
             raise RunError(f"{ckpt_path}: checkpoint was made with other settings; "
                            f"use another --out or delete the folder to start over")
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
+        if ck["optimizer"] is not None:  # None once the run is complete
+            opt.load_state_dict(ck["optimizer"])
         g_order.set_state(ck["rng"]["order"])
         g_aug.set_state(ck["rng"]["augment"].to(g_aug.get_state().device))
         torch.set_rng_state(ck["rng"]["torch"])
@@ -290,7 +291,11 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
             f"loss {history[-1]['train_loss']:.4f} test acc {test_acc:.4f}")
         _save_csv(out / "history.csv", history, HISTORY_COLUMNS)
         _save_csv(out / "spl_selection.csv", selection_rows, SELECTION_COLUMNS)
-        ck = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "pace": pace,
+        # The last checkpoint drops the optimizer state (twice the model's size): nothing resumes
+        # a finished run, and the runs folder is what DVC versions.
+        last = epoch == cfg.train.epochs
+        ck = {"model": model.state_dict(), "optimizer": None if last else opt.state_dict(), "epoch": epoch,
+              "pace": pace,
               "selected": torch.from_numpy(selected), "history": history, "selection": selection_rows, "settings": settings,
               "rng": {"order": g_order.get_state(), "augment": g_aug.get_state().cpu(),
                       "torch": torch.get_rng_state()}}
