@@ -121,3 +121,9 @@ def test_changing_a_training_parameter_reruns_only_what_it_affects(workdir, tmp_
     assert counts["train"] == 3  # the three RAF-DB runs, no CK+ or Oulu run
     assert "synth" not in counts and "prepare" not in counts and "fig5" not in counts and "fig7" not in counts
     assert counts["tables"] == 1 and counts["fig6"] == 1 and counts["fig8"] == 1
+    # And for real: the RAF-DB runs start over with the new settings; nothing else is touched.
+    others = {p: p.stat().st_mtime_ns for p in workdir.glob("runs/*/*/*/metrics.json") if "rafdb" not in str(p)}
+    snakemake(workdir, "--cores", "2", "--resources", "gpu=1", configs=[override])
+    assert all(p.stat().st_mtime_ns == t for p, t in others.items())
+    for p in workdir.glob("runs/rafdb/*/split/metrics.json"):
+        assert json.loads(p.read_text())["epochs"] == 4

@@ -94,11 +94,15 @@ def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(prepared, tmp_
                                   pd.read_csv(tmp_path / "full/spl_selection.csv"))
 
 
-def test_resume_refuses_a_checkpoint_of_other_settings(prepared, tmp_path):
+def test_resume_refuses_a_checkpoint_of_other_settings_unless_told_to_restart(prepared, tmp_path):
     _, data = prepared["ckplus"]
     train(data, "baseline", 0, tmp_path / "r", _cfg("train.epochs=1"), log=_quiet)
     with pytest.raises(RunError, match="other settings"):
         train(data, "baseline", 0, tmp_path / "r", _cfg("train.epochs=2"), log=_quiet)
+    lines = []
+    m = train(data, "baseline", 0, tmp_path / "r", _cfg("train.epochs=2"), log=lines.append, restart_on_change=True)
+    assert "starting over" in lines[0] and m["epochs"] == 2
+    assert m == train(data, "baseline", 0, tmp_path / "fresh", _cfg("train.epochs=2"), log=_quiet)
 
 
 def test_rafdb_runs_without_neutral_and_refuses_the_neutral_variants(prepared, tmp_path):

@@ -49,7 +49,7 @@ def cmd_train(a):
 
     cfg = load_config(a.config or [], a.set or [])
     with training_device(cfg.train.device, a.gpu_slots, a.lock_dir) as device:
-        m = train(a.data, a.variant, a.fold, a.out, cfg, device=device)
+        m = train(a.data, a.variant, a.fold, a.out, cfg, device=device, restart_on_change=a.restart_on_change)
     print(json.dumps({k: m[k] for k in ("variant", "dataset", "fold", "accuracy", "n_test")}))
 
 
@@ -157,6 +157,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="run folder")
     s.add_argument("--config", action="append", help="YAML settings file (repeatable)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting, e.g. train.epochs=6")
+    s.add_argument("--restart-on-change", action="store_true",
+                   help="if RUN holds a checkpoint of other settings, start over instead of refusing")
     s.add_argument("--gpu-slots", type=int, default=None,
                    help="GPUs shared by concurrent jobs (default: all visible); each job leases one")
     s.add_argument("--lock-dir", default=os.environ.get("SPNDL_LOCK_DIR", str(Path(tempfile.gettempdir()) / "spndl-gpu-slots")),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +169,7 @@ def _save_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
         pd.DataFrame(rows, columns=columns).to_csv(tmp, index=False)
 
 
+RUN_FILES = ("checkpoint.pt", "history.csv", "spl_selection.csv", "predictions.csv", "metrics.json", "config.yaml")
 HISTORY_COLUMNS = ["epoch", "pace", "fraction", "selected", "train_loss", "train_accuracy",
                    "test_loss", "test_accuracy", "seconds"]
 SELECTION_COLUMNS = ["pace", "sample_id", "label", "loss", "selected"]
@@ -183,11 +185,14 @@ def run_settings(data: Prepared, variant: str, fold: int | None, cfg: Config, we
 
 def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path, cfg: Config,
           on_epoch_end: Callable[[int], None] | None = None, log: Callable[[str], None] = print,
-          device: str | None = None) -> dict:
+          device: str | None = None, restart_on_change: bool = False) -> dict:
     """Train ``variant`` on ``fold`` into ``out``; resume if ``out`` holds a checkpoint of the same settings.
 
     ``device`` overrides ``train.device`` for this run only (a leased GPU slot), so a
-    run may resume on another GPU. Returns the metrics dict also written to ``out/metrics.json``.
+    run may resume on another GPU. A checkpoint made with other settings is an error, or,
+    with ``restart_on_change`` (the pipeline, whose parameter changes mean a new run),
+    the folder's previous outputs are removed and training starts over.
+    Returns the metrics dict also written to ``out/metrics.json``.
     """
     if variant not in VARIANTS:
         raise RunError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
@@ -234,6 +239,12 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
     selected = np.ones(len(train_rows), bool)
     start_epoch = 1
     ckpt_path = out / "checkpoint.pt"
+    if ckpt_path.is_file() and restart_on_change:
+        if torch.load(ckpt_path, map_location="cpu", weights_only=True)["settings"] != settings:
+            log(f"{ckpt_path}: made with other settings; starting over")
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
+            shutil.rmtree(out / "paces", ignore_errors=True)
     if ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         if ck["settings"] != settings:

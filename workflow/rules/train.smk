@@ -19,4 +19,4 @@ rule train:
         gpu=GPU_PER_JOB,
     shell:
         "OMP_NUM_THREADS={threads} spndl train --data {input} --variant {wildcards.variant} {params.fold} --out {params.run} "
-        "{params.sets} --lock-dir {params.lock_dir} > {log} 2>&1"
+        "{params.sets} --restart-on-change --lock-dir {params.lock_dir} > {log} 2>&1"
