@@ -41,15 +41,20 @@ def _interrupt_during_training(wd):
            "--configfile", TINY, "--cores", "2", "--resources", "gpu=1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 900
+    seen: dict[Path, float] = {}
+    settled = 5.0  # seconds: by then Snakemake has recorded the job as finished
     while time.monotonic() < deadline and proc.poll() is None:
-        done = list(wd.glob("runs/*/*/*/metrics.json"))
+        now = time.monotonic()
+        for p in wd.glob("runs/*/*/*/metrics.json"):
+            seen.setdefault(p, now)
         cut = [c.parent for c in wd.glob("runs/*/*/*/checkpoint.pt") if not (c.parent / "metrics.json").exists()]
-        if done and cut:
+        if cut and any(now - t > settled for t in seen.values()):
             break
         time.sleep(0.05)
+    killed_at = time.monotonic()
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(120)
-    finished = {p: p.stat().st_mtime_ns for p in wd.glob("runs/*/*/*/metrics.json")}
+    finished = {p: p.stat().st_mtime_ns for p, t in seen.items() if killed_at - t > settled}
     cut = [c.parent for c in wd.glob("runs/*/*/*/checkpoint.pt") if not (c.parent / "metrics.json").exists()]
     return finished, cut
 

@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
@@ -33,6 +34,15 @@ def _save(fig, out: str | Path) -> None:
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+def _finish_line_plot(fig, ax, xlabel: str, ylabel: str, title: str, out: str | Path) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    _save(fig, out)
 
 
 def fig4_confusion(runs_by_dataset: dict[str, list[Path]], out: str | Path) -> None:
@@ -74,13 +84,10 @@ def fig5_paces(spl: Path, spndl: Path, baseline: Path, ndf: Path, out: str | Pat
         ax.plot(s.index, s.values, style, label=label)
     for run, label, ls in ((baseline, "baseline (final)", "--"), (ndf, "NDF only (final)", ":")):
         ax.axhline(_metrics(run)["accuracy"] * 100, ls=ls, color="grey" if ls == "--" else "black", label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # paces are whole numbers
     m = _metrics(spndl)
-    ax.set_xlabel("SPL pace")
-    ax.set_ylabel("test accuracy at the end of the pace (%)")
-    ax.set_title(f"Fig. 5: {DATASET_NAMES[m['dataset']]} fold {m['fold']} — {_tag(m['synthetic'])}")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    _save(fig, out)
+    _finish_line_plot(fig, ax, "SPL pace", "test accuracy at the end of the pace (%)",
+                      f"Fig. 5: {DATASET_NAMES[m['dataset']]} fold {m['fold']} — {_tag(m['synthetic'])}", out)
 
 
 def fig6_losses(with_spl: Path, without_spl: Path, out: str | Path) -> None:
@@ -93,12 +100,8 @@ def fig6_losses(with_spl: Path, without_spl: Path, out: str | Path) -> None:
     for e in h1.loc[h1["pace"].diff() > 0, "epoch"]:
         ax.axvline(e - 0.5, color="grey", ls=":", lw=0.8)
     m = _metrics(with_spl)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss (mean cross-entropy)")
-    ax.set_title(f"Fig. 6: {DATASET_NAMES[m['dataset']]} — {_tag(m['synthetic'])}")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    _save(fig, out)
+    _finish_line_plot(fig, ax, "epoch", "training loss (mean cross-entropy)",
+                      f"Fig. 6: {DATASET_NAMES[m['dataset']]} — {_tag(m['synthetic'])}", out)
 
 
 def fig7_tsne(features: dict[int, Path], selection: Path, classes: tuple[str, ...], out: str | Path,
