@@ -13,12 +13,18 @@ def _hold(n, lock_dir, hold, q):
     q.put(("released", k, time.monotonic()))
 
 
-def test_two_concurrent_jobs_get_distinct_slots(tmp_path):
+def _start(n_jobs, n_slots, lock_dir, hold):
+    """Spawn jobs that each hold a slot for ``hold`` seconds; returns (processes, event queue)."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    procs = [ctx.Process(target=_hold, args=(2, tmp_path, 1.5, q)) for _ in range(2)]
+    procs = [ctx.Process(target=_hold, args=(n_slots, lock_dir, hold, q)) for _ in range(n_jobs)]
     for p in procs:
         p.start()
+    return procs, q
+
+
+def test_two_concurrent_jobs_get_distinct_slots(tmp_path):
+    procs, q = _start(2, 2, tmp_path, 1.5)
     events = [q.get(timeout=60) for _ in range(4)]
     for p in procs:
         p.join(60)
@@ -29,10 +35,7 @@ def test_two_concurrent_jobs_get_distinct_slots(tmp_path):
 
 
 def test_a_third_job_waits_for_a_free_slot(tmp_path):
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    first = ctx.Process(target=_hold, args=(1, tmp_path, 1.0, q))
-    first.start()
+    (first,), q = _start(1, 1, tmp_path, 1.0)
     assert q.get(timeout=60)[0] == "got"
     t0 = time.monotonic()
     with lease_slot(1, tmp_path) as k:
@@ -42,10 +45,7 @@ def test_a_third_job_waits_for_a_free_slot(tmp_path):
 
 
 def test_a_killed_job_frees_its_slot(tmp_path):
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    p = ctx.Process(target=_hold, args=(1, tmp_path, 60, q))
-    p.start()
+    (p,), q = _start(1, 1, tmp_path, 60)
     assert q.get(timeout=60)[0] == "got"
     p.kill()
     p.join(10)

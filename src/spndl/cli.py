@@ -98,11 +98,9 @@ def cmd_figure(a):
     for k in ("spl", "spndl", "baseline", "ndf", "with_spl", "without_spl"):
         setattr(a, k, _run_dir(getattr(a, k)))
     if a.figure == "4":
-        import json as _json
-
         by = {}
         for r in a.run:
-            by.setdefault(_json.loads((Path(r) / "metrics.json").read_text())["dataset"], []).append(Path(r))
+            by.setdefault(_read_json(r / "metrics.json")["dataset"], []).append(r)
         F.fig4_confusion(by, a.out)
     elif a.figure == "5":
         F.fig5_paces(*map(Path, (a.spl, a.spndl, a.baseline, a.ndf)), a.out)
@@ -116,14 +114,14 @@ def cmd_figure(a):
         for p in a.paces:
             feats[p] = run / "paces" / f"pace{p}_features.npz"
             export_features(run / "paces" / f"pace{p}.pt", a.data, feats[p], part="train")
-        synthetic = _json_load(run / "metrics.json")["synthetic"]
+        synthetic = _read_json(run / "metrics.json")["synthetic"]
         F.fig7_tsne(feats, run / "spl_selection.csv", tuple(a.classes), a.out, synthetic)
     elif a.figure == "8":
         F.fig8_excluded(Path(a.run[0]), Path(a.data), a.out)
     print(f"wrote {a.out}")
 
 
-def _json_load(path):
+def _read_json(path):
     return json.loads(Path(path).read_text())
 
 

@@ -317,12 +317,13 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
 
     if not history:
         raise RunError(f"{out}: no epoch was run")
-    return finish(model, batches, test_part, data, settings, history, cfg, out)
+    if start_epoch > cfg.train.epochs:  # nothing trained now: evaluate the restored model
+        probs = predict(model, batches, test_part, cfg.train.eval_batch_size, cfg.train.amp)[1]
+    return finish(probs, batches, test_part, data, settings, history, out)
 
 
-def finish(model, batches, test_part, data, settings, history, cfg, out: Path) -> dict:
+def finish(probs, batches, test_part, data, settings, history, out: Path) -> dict:
     """Predictions and metrics of the last epoch (the headline; no model selection on test data)."""
-    _, probs = predict(model, batches, test_part, cfg.train.eval_batch_size, cfg.train.amp)
     pred = probs.argmax(1).numpy()
     labels = test_part.labels.cpu().numpy()
     m = data.manifest.iloc[test_part.rows]
@@ -352,7 +353,7 @@ def finish(model, batches, test_part, data, settings, history, cfg, out: Path) -
         "data_checksum": settings["data_checksum"],
         "image_size": int(batches.images.shape[-1]),
         "n_folds": data.info.get("n_folds"),
-        "weights": cfg.model.weights,
+        "weights": settings["config"]["model"]["weights"],
     }
     write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return metrics

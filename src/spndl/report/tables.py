@@ -57,7 +57,7 @@ def _fmt(x, nd=2):
     return "" if pd.isna(x) else f"{x:.{nd}f}"
 
 
-def paper_table(name: str, per_fold: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+def paper_table(name: str, summary: pd.DataFrame) -> pd.DataFrame:
     spec = TABLES[name]
     rows = []
     for method, setting, value, ref, variant in spec["rows"]:
@@ -183,7 +183,7 @@ def write_tables(run_dirs: list[str | Path], out: str | Path,
     write_curves(per_fold, metrics_out)
     tables = {}
     for name, spec in TABLES.items():
-        df = paper_table(name, per_fold, summary)
+        df = paper_table(name, summary)
         notes = [provenance(per_fold, spec["dataset"]),
                  "Std is over folds (n-1). Difference = reproduced mean - paper."]
         tables[name] = df
