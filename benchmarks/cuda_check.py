@@ -1,0 +1,195 @@
+"""The CUDA path end to end, and the GPU figures behind the README's runtime estimate.
+
+On a machine with a GPU this script:
+
+1. trains every variant for a few epochs at the paper's settings (224 px, batch 128,
+   bf16 autocast, channels_last, uint8 images resident on the GPU) and prints
+   training and evaluation pairs per second and the peak GPU memory; the NDF
+   model also runs without autocast, and the naive PIL DataLoader loop of
+   ``throughput.py`` runs once for comparison;
+2. runs ``spndl train`` (the CLI, leasing a GPU slot) for SPNDL on fold 0 with
+   pace checkpoints, then the same run interrupted after epoch 3 and resumed, and
+   exports features of a pace checkpoint on the GPU;
+3. turns the measured rates into the expected time of the paper's runs on one GPU
+   (Tables 1-4: the paper's sample counts, 250 or 150 epochs, 10 folds).
+
+Usage:
+
+    python benchmarks/cuda_check.py [--work DIR] [--epochs 3] [--run-epochs 6]
+
+Synthetic CK+ ('small') is generated and prepared at 224 px under --work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spndl.config import config_from_dict
+from spndl.data.prepare import prepare
+from spndl.data.prepared import load_prepared, split_indices
+from spndl.model import VARIANTS, SPNDLNet
+from spndl.seeding import generator
+from spndl.synth import generate
+from spndl.train import Batches, make_part, pick_device, predict, resize_images, train, train_epoch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from throughput import naive_pairs_per_second  # noqa: E402
+
+# Paper protocol (DATASETS.md, section 4.2): samples, folds, epochs, variants of Tables 1-4.
+PAPER_RUNS = {
+    "ckplus": dict(samples=981, folds=10, epochs=250, variants=["baseline", "spl", "ndf", "spndl", "spndl_wo_neutral"]),
+    "oulu": dict(samples=1440, folds=10, epochs=250, variants=["baseline", "spl", "ndf", "spndl", "spndl_wo_neutral"]),
+    "rafdb": dict(samples=None, train=12271, test=3068, epochs=150, variants=["baseline", "ndf_wo_neutral", "spndl_wo_neutral"]),
+}
+
+
+def rates(data, rows, test_rows, variant: str, cfg, epochs: int, device) -> dict:
+    """Training and evaluation pairs/s of one variant, and its peak GPU memory."""
+    mode = VARIANTS[variant][0]
+    torch.manual_seed(0)
+    model = SPNDLNet(len(data.classes), mode).to(device).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    batches = Batches(resize_images(data.images, cfg.data.size), device, mode == "neutral")
+    part = make_part(data, rows, device, mode, cfg, 0, "train")
+    test = make_part(data, test_rows, device, mode, cfg, 0, "test", pool_rows=np.arange(len(data.manifest)))
+    g_order, g_aug = generator(0, 0, "order"), generator(0, 0, "augment", device)
+    torch.cuda.reset_peak_memory_stats(device)
+    train_epoch(model, opt, batches, part, torch.randperm(len(rows), generator=g_order), cfg, g_aug)  # warm-up
+    torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        train_epoch(model, opt, batches, part, torch.randperm(len(rows), generator=g_order), cfg, g_aug)
+    torch.cuda.synchronize(device)
+    train_pps = epochs * len(rows) / (time.perf_counter() - t0)
+    predict(model, batches, test, cfg.train.eval_batch_size, cfg.train.amp)
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        predict(model, batches, test, cfg.train.eval_batch_size, cfg.train.amp)
+    torch.cuda.synchronize(device)
+    eval_pps = epochs * len(test_rows) / (time.perf_counter() - t0)
+    return {"train_pairs_per_s": train_pps, "eval_pairs_per_s": eval_pps,
+            "peak_gib": torch.cuda.max_memory_allocated(device) / 2**30}
+
+
+def paper_hours(measured: dict) -> dict:
+    """Hours on one GPU for every run of Tables 1-4, from the measured rates."""
+    out = {}
+    for ds, p in PAPER_RUNS.items():
+        if p["samples"]:
+            n_test = p["samples"] / p["folds"]
+            n_train, runs = p["samples"] - n_test, p["folds"]
+        else:
+            n_train, n_test, runs = p["train"], p["test"], 1
+        total = 0.0
+        for v in p["variants"]:
+            r = measured[v]
+            # SPL scores the training part once per pace: 6 extra evaluation passes, negligible.
+            per_epoch = n_train / r["train_pairs_per_s"] + n_test / r["eval_pairs_per_s"]
+            total += runs * p["epochs"] * per_epoch
+        out[ds] = total / 3600
+    return out
+
+
+def check_runs(work: Path, run_epochs: int) -> None:
+    """spndl train (CLI, GPU slot) with pace checkpoints; an interrupted and resumed run; features."""
+    print(f"\n2. spndl train on the GPU (spndl variant, fold 0, {run_epochs} epochs, pace checkpoints)")
+    sets = [f"train.epochs={run_epochs}", "train.pace_checkpoints=true"]
+    cmd = [sys.executable, "-m", "spndl.cli", "train", "--data", str(work / "prepared"), "--variant", "spndl",
+           "--fold", "0", "--out", str(work / "runs/full"), "--gpu-slots", "1", "--lock-dir", str(work / "locks")]
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd + [x for s in sets for x in ("--set", s)], capture_output=True, text=True)
+    print(f"   CLI exit {r.returncode} in {time.perf_counter() - t0:.1f} s; {r.stderr.strip()[-500:]}")
+    full = json.loads((work / "runs/full/metrics.json").read_text())
+    record = (work / "runs/full/config.yaml").read_text()
+    print(f"   device recorded: {[ln for ln in record.splitlines() if ln.startswith('device:')]}; "
+          f"test accuracy {full['accuracy']:.4f}")
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_3(epoch):
+        if epoch == 3:
+            raise Stop
+
+    run_cfg = config_from_dict({"train": {"device": "cuda", "epochs": run_epochs}})
+    try:
+        train(work / "prepared", "spndl", 0, work / "runs/resumed", run_cfg, on_epoch_end=stop_after_3, log=lambda s: None)
+    except Stop:
+        print("   interrupted after epoch 3")
+    logs = []
+    resumed = train(work / "prepared", "spndl", 0, work / "runs/resumed", run_cfg, log=logs.append)
+    again = train(work / "prepared", "spndl", 0, work / "runs/again", run_cfg, log=lambda s: None)
+    print(f"   {logs[0] if logs else 'no resume message'}; resumed run test accuracy {resumed['accuracy']:.4f}; "
+          f"an uninterrupted repeat {again['accuracy']:.4f} (GPU runs need not be bit-identical)")
+    paces = sorted((work / "runs/full/paces").glob("pace*.pt"))
+    r = subprocess.run([sys.executable, "-m", "spndl.cli", "features", "--checkpoint", str(paces[-1]),
+                        "--data", str(work / "prepared"), "--out", str(work / "features.npz"), "--device", "cuda"],
+                       capture_output=True, text=True)
+    print(f"   features of {paces[-1].name} on the GPU: exit {r.returncode}: {(r.stdout + r.stderr).strip()[-300:]}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", default="build/cuda-check")
+    ap.add_argument("--epochs", type=int, default=3, help="timed epochs per variant")
+    ap.add_argument("--run-epochs", type=int, default=6, help="epochs of the spndl train runs")
+    ap.add_argument("--size", type=int, default=224, help="image size (the paper: 224)")
+    ap.add_argument("--repeat", type=int, default=8,
+                    help="the timed epochs go over the training pairs this many times, so that an epoch has "
+                         "as many batches as the paper's CK+ folds and more")
+    a = ap.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("cuda_check: CUDA is not available on this machine")
+    work = Path(a.work)
+    dev = pick_device("cuda")
+    p = torch.cuda.get_device_properties(dev)
+    print(f"GPU {p.name}, {p.total_memory / 2**30:.0f} GiB, {p.multi_processor_count} SMs; torch {torch.__version__}, "
+          f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")
+
+    t0 = time.perf_counter()
+    if not (work / "synth/ckplus").is_dir():
+        generate(work / "synth", seed=0, size="small", datasets=("ckplus",))
+    if not (work / "prepared/manifest.csv").is_file():
+        prepare("ckplus", work / "synth/ckplus", work / "prepared", size=a.size)
+    print(f"synthetic CK+ generated and prepared at {a.size} px in {time.perf_counter() - t0:.1f} s")
+
+    data = load_prepared(work / "prepared")
+    rows, test_rows = split_indices(data, 0)
+    cfg = config_from_dict({"train": {"device": "cuda"}})  # the paper's defaults: batch 128, bf16
+    torch.backends.cudnn.benchmark = True
+    print(f"\n1. rates, SYNTHETIC CK+ fold 0: {len(rows)} training (x{a.repeat}) / {len(test_rows)} test pairs, {a.size} px, "
+          f"batch {cfg.train.batch_size}, {a.epochs} timed epochs")
+    rows, test_rows = np.tile(rows, a.repeat), np.tile(test_rows, a.repeat)
+    measured = {v: rates(data, rows, test_rows, v, cfg, a.epochs, dev) for v in VARIANTS}
+    for v, r in measured.items():
+        print(f"   {v:18s} train {r['train_pairs_per_s']:8.1f} pairs/s   eval {r['eval_pairs_per_s']:8.1f} pairs/s"
+              f"   peak {r['peak_gib']:.2f} GiB")
+    fp32 = rates(data, rows, test_rows, "ndf", config_from_dict({"train": {"device": "cuda", "amp": False}}), a.epochs, dev)
+    print(f"   ndf without autocast (fp32) train {fp32['train_pairs_per_s']:8.1f} pairs/s, peak {fp32['peak_gib']:.2f} GiB")
+    naive = naive_pairs_per_second((work / "synth/ckplus").resolve(), data, rows[:len(rows) // a.repeat], a.size, cfg, 1, dev)
+    print(f"   naive PIL DataLoader loop (ndf, decoding PNGs, 0 workers) {naive:8.1f} pairs/s; "
+          f"ratio ndf / naive {measured['ndf']['train_pairs_per_s'] / naive:.1f}x")
+
+    try:
+        check_runs(work, a.run_epochs)
+    except Exception:  # report it and go on: the rates above stand on their own
+        traceback.print_exc()
+
+    print("\n3. expected time of the paper's runs (Tables 1-4) on this GPU, from the rates above:")
+    for ds, h in paper_hours(measured).items():
+        p = PAPER_RUNS[ds]
+        print(f"   {ds:7s} {len(p['variants'])} variants x {p.get('folds', 1)} folds x {p['epochs']} epochs: {h:6.2f} h")
+    print(f"   all: {sum(paper_hours(measured).values()):.2f} h")
+
+
+if __name__ == "__main__":
+    main()
