@@ -29,10 +29,33 @@ def cmd_synth(a):
     print(f"wrote synthetic {', '.join(a.datasets)} ({a.size}, seed {a.seed}) to {a.out}")
 
 
+def cmd_acquire(a):
+    from spndl.data.acquire import acquire
+
+    rec = acquire(a.dataset, a.source, a.out, sha256=a.sha256, keep=a.keep)
+    for s in rec["sources"]:
+        check = "verified" if s["sha256_expected"] else "recorded"
+        print(f"{s['source']}: {s['kind']}" + (f", sha256 {s['sha256']} ({check})" if s["sha256"] else ""))
+    print(f"{a.dataset}: {len(rec['sources'])} source(s) unpacked into {a.out}")
+
+
+def cmd_check_data(a):
+    from spndl.data.check import check_data, format_report
+    from spndl.fsutil import write_text
+
+    r = check_data(a.dataset, a.root, images=a.images, allow_deviation=a.allow_deviation)
+    text = format_report(r)
+    print(text)
+    if a.report:
+        write_text(a.report, json.dumps(r.to_dict(), indent=2) + "\n")
+    return 0 if r.ok else 3
+
+
 def cmd_prepare(a):
     from spndl.data.prepare import prepare
 
-    info = prepare(a.dataset, a.root, a.out, size=a.size, fold_rule=a.fold_rule, n_folds=a.folds, seed=a.seed)
+    info = prepare(a.dataset, a.root, a.out, size=a.size, fold_rule=a.fold_rule, n_folds=a.folds, seed=a.seed,
+                   images=a.images)
     c = info["counts"]
     print(f"{a.dataset}: {c['samples']} samples from {c.get('labelled_sequences', c['samples'])} "
           f"sequences/images, {c['exclusions']} exclusion(s) listed in {Path(a.out) / 'exclusions.csv'}")
@@ -138,6 +161,26 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--datasets", nargs="+", default=["ckplus", "oulu", "rafdb"])
     s.set_defaults(func=cmd_synth)
 
+    images_help = ("which images: ckplus original (landmark crop); oulu original (face detector) or owners "
+                   "(the owners' cropped copy); rafdb aligned (the owners') or original (face detector)")
+    s = sub.add_parser("acquire", help="verify and unpack a dataset's archives, folder or URL into one tree")
+    s.add_argument("--dataset", required=True, choices=["ckplus", "oulu", "rafdb"])
+    s.add_argument("--source", required=True, action="append",
+                   help="archive (.zip, .tar, .tar.gz), folder or URL (http, https, file); repeat for several")
+    s.add_argument("--sha256", action="append", help="expected sha256 of each --source, in order ('-': none)")
+    s.add_argument("--out", required=True, help="the tree to create (replaced only when all is in)")
+    s.add_argument("--keep", help="folder for the project's copy of each archive (versioned by DVC)")
+    s.set_defaults(func=cmd_acquire)
+
+    s = sub.add_parser("check-data", help="counts and anomalies of a dataset tree, beside the paper's")
+    s.add_argument("--dataset", required=True, choices=["ckplus", "oulu", "rafdb"])
+    s.add_argument("--root", required=True, help="the dataset's folder")
+    s.add_argument("--images", help=images_help)
+    s.add_argument("--report", help="also write the report as JSON here")
+    s.add_argument("--allow-deviation", action="store_true",
+                   help="exit 0 even when counts differ from the paper's (exit 3 otherwise)")
+    s.set_defaults(func=cmd_check_data)
+
     s = sub.add_parser("prepare", help="read, pair, crop and fold a dataset into arrays and a manifest")
     s.add_argument("--dataset", required=True, choices=["ckplus", "oulu", "rafdb"])
     s.add_argument("--root", required=True, help="the dataset's folder")
@@ -146,6 +189,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--fold-rule", default="modulo", choices=["modulo", "stratified"])
     s.add_argument("--folds", type=int, default=10)
     s.add_argument("--seed", type=int, default=0, help="for the stratified fold rule")
+    s.add_argument("--images", help=images_help)
     s.set_defaults(func=cmd_prepare)
 
     s = sub.add_parser("train", help="train and evaluate one variant on one fold; resumes")
@@ -214,11 +258,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     try:
-        args.func(args)
+        rc = args.func(args)
     except (DataError, ConfigError, RunError, WeightsError, FileNotFoundError) as e:
         print(f"spndl {args.command}: error: {e}", file=sys.stderr)
         return 2
-    return 0
+    return rc if isinstance(rc, int) else 0  # check-data: 3 when counts differ
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from spndl.data.records import DataError, Exclusion, ReadResult, Sequence
 from spndl.data.spec import CKPLUS_CODES
 
 _FRAME = re.compile(r"^(S\d+)_(\d+)_(\d+)\.png$", re.IGNORECASE)
+_SUBJECT = re.compile(r"^S\d+$", re.IGNORECASE)
 _EMOTION = re.compile(r"^(S\d+)_(\d+)_(\d+)_emotion\.txt$", re.IGNORECASE)
 
 
@@ -44,11 +45,17 @@ def read_landmarks(path: Path) -> np.ndarray:
     return pts
 
 
+def _holds_subjects(d: Path) -> bool:
+    return any(p.is_dir() and _SUBJECT.match(p.name) for p in d.iterdir())
+
+
 def read(root: str | Path) -> ReadResult:
     root = Path(root)
-    images = require_dir(root, ("cohn-kanade-images",), "CK+ image")
-    emotion = require_dir(root, ("Emotion",), "CK+ Emotion label")
-    landmarks = find_dir(root, ("Landmarks",))
+    # Each part may sit one level deeper in a copy (Emotion_labels/Emotion/S005, or a
+    # Landmarks.zip that holds Landmarks/Landmarks/S005): take the folder holding subjects.
+    images = require_dir(root, ("cohn-kanade-images",), "CK+ image", accept=_holds_subjects)
+    emotion = require_dir(root, ("Emotion",), "CK+ Emotion label", accept=_holds_subjects)
+    landmarks = find_dir(root, ("Landmarks",), accept=_holds_subjects)
     out = ReadResult("ckplus", root)
     n_seq = 0
     subjects, labelled_subjects = set(), set()

@@ -56,12 +56,14 @@ class FaceDetector:
         self.min_face_fraction = min_face_fraction
 
     def detect(self, img: np.ndarray) -> Box | None:
-        """The largest face's box, or None when no face is found."""
+        """The most confident face's box, or None when no face is found."""
         grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
         m = int(min(grey.shape) * self.min_face_fraction)
-        # A fine scale step with few neighbours finds more faces; the largest box wins.
-        faces = self.cascade.detectMultiScale(grey, scaleFactor=1.05, minNeighbors=3, minSize=(m, m))
+        # A fine scale step with few neighbours finds more faces; of several boxes the one
+        # the cascade's last stage scores highest wins (the largest is often a false alarm).
+        faces, _, weights = self.cascade.detectMultiScale3(grey, scaleFactor=1.05, minNeighbors=3, minSize=(m, m),
+                                                           outputRejectLevels=True)
         if len(faces) == 0:
             return None
-        x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
+        x, y, w, h = faces[int(np.argmax(weights))]
         return int(x), int(y), int(x + w), int(y + h)

@@ -3,30 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from spndl.data.records import DataError
 
 
-def find_dir(root: Path, names: tuple[str, ...], max_depth: int = 3) -> Path | None:
-    """The shallowest folder under ``root`` whose name is one of ``names`` (breadth first)."""
+def find_dir(root: Path, names: tuple[str, ...], max_depth: int = 3,
+             accept: Callable[[Path], bool] = lambda d: True) -> Path | None:
+    """The shallowest folder under ``root`` whose name is one of ``names`` and that ``accept``s
+    (breadth first): ``Landmarks/Landmarks/S005`` finds the inner folder when ``accept`` asks
+    for subject folders."""
     level = [root]
     for _ in range(max_depth + 1):
-        nxt = []
-        for d in sorted(level):
-            if d.name in names and d != root:
-                return d
-            nxt.extend(p for p in sorted(d.iterdir()) if p.is_dir() and not p.name.startswith("."))
-        hits = [d for d in nxt if d.name in names]
+        hits = sorted(d for d in level if d.name in names and d != root and accept(d))
         if hits:
-            return sorted(hits)[0]
-        level = nxt
+            return hits[0]
+        level = [p for d in sorted(level) for p in sorted(d.iterdir()) if p.is_dir() and not p.name.startswith(".")]
     return None
 
 
-def require_dir(root: Path, names: tuple[str, ...], what: str) -> Path:
+def require_dir(root: Path, names: tuple[str, ...], what: str,
+                accept: Callable[[Path], bool] = lambda d: True) -> Path:
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
-    d = find_dir(root, names)
+    d = find_dir(root, names, accept=accept)
     if d is None:
         raise DataError(f"{root}: no {what} folder ({' or '.join(names)}) within 3 levels")
     return d

@@ -3,6 +3,11 @@
 Layout: ``OriginalImg/VL/Strong/P001/Anger/000.jpeg``; some mirrors drop the
 ``OriginalImg`` level. Other cameras (``NI``) and illuminations (``Dark``,
 ``Weak``) are present in the tree and ignored. Labels are folder names.
+
+The owners' cropped copy, ``PreProcess/VL_Acropped/Strong/P001/Anger/000.jpeg``,
+spells its top folder three ways between copies (``CROPPED_PARENTS``); it is
+read instead of the originals when ``images="owners"``. A missing expression
+folder is reported as a missing sequence, never skipped silently.
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ from spndl.data.records import DataError, Exclusion, ReadResult, Sequence
 from spndl.data.spec import OULU_FOLDERS
 
 _FRAME = re.compile(r"^(\d+)\.jpe?g$", re.IGNORECASE)
+_SUBJECT = re.compile(r"^P(\d+)$")
+CROPPED_PARENTS = ("PreProcess", "PreProcess_Img", "PreProcessImg")
+CROPPED_VL = "VL_Acropped"
+IMAGES = ("original", "owners")  # detector crops of the originals | the owners' cropped copy
 
 
 def find_vl_strong(root: Path) -> Path:
@@ -29,9 +38,21 @@ def find_vl_strong(root: Path) -> Path:
     raise DataError(f"{root}: no VL/Strong folder (expected OriginalImg/VL/Strong/P001/Anger/...)")
 
 
-def read(root: str | Path) -> ReadResult:
+def find_cropped_strong(root: Path) -> Path:
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder")
+    parent = next((root / n for n in CROPPED_PARENTS if (root / n).is_dir()), None) or find_dir(root, CROPPED_PARENTS)
+    if parent is None or not (parent / CROPPED_VL / "Strong").is_dir():
+        raise DataError(f"{root}: no cropped copy ({' or '.join(CROPPED_PARENTS)}/{CROPPED_VL}/Strong/P001/Anger/...); "
+                        "use the originals with the face detector instead")
+    return parent / CROPPED_VL / "Strong"
+
+
+def read(root: str | Path, images: str = "original") -> ReadResult:
     root = Path(root)
-    strong = find_vl_strong(root)
+    if images not in IMAGES:
+        raise DataError(f"Oulu-CASIA images {images!r}: choose one of {', '.join(IMAGES)}")
+    strong = find_vl_strong(root) if images == "original" else find_cropped_strong(root)
     out = ReadResult("oulu", root)
     subjects = sorted(p for p in strong.iterdir() if p.is_dir() and not p.name.startswith("."))
     n_seq = 0
@@ -51,5 +72,10 @@ def read(root: str | Path) -> ReadResult:
         missing = sorted(set(OULU_FOLDERS) - {p.name for p in subj.iterdir() if p.is_dir()})
         for m in missing:
             out.exclusions.append(Exclusion(str(subj / m), "missing sequence", f"{subj.name}/{m}", OULU_FOLDERS[m]))
+    # Subjects are numbered P001..P080: a gap is a subject missing from this copy.
+    numbers = sorted(int(m.group(1)) for p in subjects if (m := _SUBJECT.match(p.name)))
+    for k in sorted(set(range(1, numbers[-1] + 1)) - set(numbers)) if numbers else []:
+        out.exclusions.append(Exclusion(str(strong / f"P{k:03d}"), "missing subject", f"P{k:03d}"))
     out.counts = {"subjects": len(subjects), "sequences": n_seq, "labelled_sequences": n_seq}
+    out.layout = {"images": images, "folder": str(strong.relative_to(root))}
     return out

@@ -25,6 +25,7 @@ import pandas as pd
 
 from spndl import __version__
 from spndl.data import ckplus, oulu, rafdb
+from spndl.data.acquire import read_record
 from spndl.data.crop import FaceDetector, crop_resize, landmark_box, read_image
 from spndl.data.folds import assign_folds
 from spndl.data.records import DataError, Exclusion, ReadResult, Sequence
@@ -33,7 +34,7 @@ from spndl.fsutil import atomic_dir, sha256_files
 
 READERS = {"ckplus": ckplus.read, "oulu": oulu.read, "rafdb": rafdb.read}
 MANIFEST = "manifest.csv"
-IMAGES = "images.npy"
+IMAGES_FILE = "images.npy"
 INFO = "dataset.json"
 
 
@@ -69,33 +70,53 @@ def _ckplus_faces(seq: Sequence, picks: list[int], size: int) -> tuple[dict[int,
     return faces, excl, {k: "landmarks" for k in faces}
 
 
-def _oulu_faces(seq: Sequence, picks: list[int], size: int, detector: FaceDetector):
-    """Detect per frame; a frame with no detection borrows the box of the nearest detected frame
-    of its own sequence (Oulu-CASIA faces barely move within a sequence), and says so."""
-    images, boxes, excl = {}, {}, []
+def _detector_faces(seq: Sequence, picks: list[int], size: int, detector: FaceDetector):
+    """Detect the face in each frame; a frame where none is found is excluded and listed."""
+    faces, excl = {}, []
     for k in picks:
         try:
-            images[k] = read_image(seq.frames[k])
+            img = read_image(seq.frames[k])
         except DataError:
             excl.append(Exclusion(str(seq.frames[k]), "unreadable image", seq.sequence, seq.label))
             continue
-        box = detector.detect(images[k])
-        if box is not None:
-            boxes[k] = box
-    faces, how = {}, {}
-    for k, img in images.items():
-        if k in boxes:
-            faces[k], how[k] = crop_resize(img, boxes[k], size), "detector"
-        elif boxes:
-            src = min(boxes, key=lambda j: abs(j - k))
-            faces[k], how[k] = crop_resize(img, boxes[src], size), f"detector:box of frame {seq.frames[src].name}"
-        else:
-            excl.append(Exclusion(str(seq.frames[k]), "no face found in this sequence's frames", seq.sequence, seq.label))
-    return faces, excl, how
+        box = detector.detect(img)
+        if box is None:
+            excl.append(Exclusion(str(seq.frames[k]), "no face found by the detector", seq.sequence, seq.label))
+            continue
+        faces[k] = crop_resize(img, box, size)
+    return faces, excl, {k: "detector" for k in faces}
 
 
-def build_samples(read: ReadResult, size: int, detector: FaceDetector | None = None):
-    """Pair and crop: rows of the manifest (without folds), the face arrays, and exclusions."""
+def _whole_faces(seq: Sequence, picks: list[int], size: int, how: str):
+    """Images already cropped or aligned by the dataset's owners, resized whole."""
+    faces, excl = {}, []
+    for k in picks:
+        try:
+            faces[k] = crop_resize(read_image(seq.frames[k]), (0, 0, 10**9, 10**9), size)
+        except DataError:
+            excl.append(Exclusion(str(seq.frames[k]), "unreadable image", seq.sequence, seq.label))
+    return faces, excl, {k: how for k in faces}
+
+
+# How each dataset's faces are cut, by the images read (spndl prepare --images).
+IMAGES = {"ckplus": {"original": "landmarks"},
+          "oulu": {"original": "detector", "owners": "owners"},
+          "rafdb": {"aligned": "aligned", "original": "detector"}}
+DEFAULT_IMAGES = {"ckplus": "original", "oulu": "original", "rafdb": "aligned"}
+
+
+def _faces(seq: Sequence, picks: list[int], size: int, crop: str, detector: FaceDetector | None):
+    if crop == "landmarks":
+        return _ckplus_faces(seq, picks, size)
+    if crop == "detector":
+        return _detector_faces(seq, picks, size, detector)
+    return _whole_faces(seq, picks, size, crop)
+
+
+def build_samples(read: ReadResult, size: int, crop: str, detector: FaceDetector | None = None):
+    """Pair and crop: rows of the manifest (without folds), the face arrays, and exclusions.
+
+    ``crop`` is landmarks, detector, owners or aligned (``IMAGES``)."""
     faces = _Faces(size)
     rows: list[dict] = []
     excl = list(read.exclusions)
@@ -103,15 +124,13 @@ def build_samples(read: ReadResult, size: int, detector: FaceDetector | None = N
     rel = lambda p: str(Path(p).relative_to(root)) if Path(p).is_relative_to(root) else str(p)  # noqa: E731
     for seq in read.sequences:
         if read.dataset == "rafdb":
-            try:
-                face = crop_resize(read_image(seq.frames[0]), (0, 0, 10**9, 10**9), size)
-            except DataError:
-                excl.append(Exclusion(str(seq.frames[0]), "unreadable image", seq.sequence, seq.label))
-                continue
-            rows.append({"sample_id": seq.subject, "subject": seq.subject, "sequence": seq.sequence,
-                         "label_name": seq.label, "target": rel(seq.frames[0]), "reference": "",
-                         "target_index": faces.add(seq.frames[0], face), "reference_index": -1,
-                         "split": seq.split, "crop": "aligned"})
+            got, bad, how = _faces(seq, [0], size, crop, detector)
+            excl.extend(bad)
+            if 0 in got:
+                rows.append({"sample_id": seq.subject, "subject": seq.subject, "sequence": seq.sequence,
+                             "label_name": seq.label, "target": rel(seq.frames[0]), "reference": "",
+                             "target_index": faces.add(seq.frames[0], got[0]), "reference_index": -1,
+                             "split": seq.split, "crop": how[0]})
             continue
         n = len(seq.frames)
         if n < 1 + N_PEAK_FRAMES:
@@ -119,10 +138,7 @@ def build_samples(read: ReadResult, size: int, detector: FaceDetector | None = N
                                   f"+ {N_PEAK_FRAMES} peak frames", seq.sequence, seq.label))
             continue
         picks = [0] + list(range(n - N_PEAK_FRAMES, n))
-        if read.dataset == "ckplus":
-            got, bad, how = _ckplus_faces(seq, picks, size)
-        else:
-            got, bad, how = _oulu_faces(seq, picks, size, detector)
+        got, bad, how = _faces(seq, picks, size, crop, detector)
         excl.extend(bad)
         if 0 not in got:
             excl.append(Exclusion(str(seq.frames[0].parent), f"neutral reference {seq.frames[0].name} "
@@ -138,22 +154,33 @@ def build_samples(read: ReadResult, size: int, detector: FaceDetector | None = N
                          "target": rel(frame), "reference": rel(seq.frames[0]),
                          "target_index": faces.add(frame, got[k]), "reference_index": ref,
                          "crop": how[k]})
-    images = np.stack(faces.arrays) if faces.arrays else np.zeros((0, 3, size, size), np.uint8)
-    return rows, images, excl
+    arrays = np.stack(faces.arrays) if faces.arrays else np.zeros((0, 3, size, size), np.uint8)
+    return rows, arrays, excl
 
 
 def is_synthetic(root: Path) -> bool:
     return any((p / "SYNTHETIC.txt").is_file() for p in (root, *root.parents[:2]))
 
 
-def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 64, fold_rule: str = "modulo",
-            n_folds: int = 10, seed: int = 0) -> dict:
-    """Read, pair, crop and fold one dataset into ``out``; returns the dataset.json content."""
+def read_dataset(dataset: str, root: str | Path, images: str | None = None) -> ReadResult:
+    """The reader's result for ``dataset`` at ``root``, from the ``images`` variant (``IMAGES``)."""
     if dataset not in READERS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(READERS)}")
-    root, out = Path(root).resolve(), Path(out)
-    read = READERS[dataset](root)
-    rows, images, excl = build_samples(read, size, FaceDetector() if dataset == "oulu" else None)
+    images = images or DEFAULT_IMAGES[dataset]
+    if images not in IMAGES[dataset]:
+        raise DataError(f"{dataset}: images {images!r}: choose one of {', '.join(IMAGES[dataset])}")
+    root = Path(root).resolve()
+    return ckplus.read(root) if dataset == "ckplus" else READERS[dataset](root, images=images)
+
+
+def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 64, fold_rule: str = "modulo",
+            n_folds: int = 10, seed: int = 0, images: str | None = None) -> dict:
+    """Read, pair, crop and fold one dataset into ``out``; returns the dataset.json content."""
+    images = images or DEFAULT_IMAGES.get(dataset, "")
+    read = read_dataset(dataset, root, images)
+    root, out = read.root, Path(out)
+    crop = IMAGES[dataset][images]
+    rows, images_arr, excl = build_samples(read, size, crop, FaceDetector() if crop == "detector" else None)
     if not rows:
         raise DataError(f"{root}: no usable {dataset} samples ({len(excl)} exclusions)")
     classes = CLASSES[dataset]
@@ -161,8 +188,9 @@ def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 64, fol
     manifest.insert(3, "label", manifest["label_name"].map(classes.index).astype(int))
     info = {"dataset": dataset, "classes": classes, "size": size, "root": str(root),
             "synthetic": is_synthetic(root), "spndl_version": __version__,
+            "images": images, "crop": crop, "acquired": read_record(root),
             "pairing": f"first frame x last {N_PEAK_FRAMES} frames" if dataset != "rafdb" else "single images",
-            "counts": {**read.counts, "samples": len(manifest), "images": len(images),
+            "counts": {**read.counts, "samples": len(manifest), "images": len(images_arr),
                        "samples_per_class": manifest["label_name"].value_counts().reindex(classes, fill_value=0).to_dict(),
                        "exclusions": len(excl)}}
     if dataset == "rafdb":
@@ -175,12 +203,12 @@ def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 64, fol
         info["empty_test_classes_by_fold"] = {int(k): sorted(set(classes) - v) for k, v in per_fold.items()
                                               if set(classes) - v}
     with atomic_dir(out) as tmp:
-        np.save(tmp / IMAGES, images)
+        np.save(tmp / IMAGES_FILE, images_arr)
         manifest.to_csv(tmp / MANIFEST, index=False)
         with open(tmp / "exclusions.csv", "w", newline="") as f:
             wr = csv.DictWriter(f, ["path", "reason", "sequence", "label"])
             wr.writeheader()
             wr.writerows(asdict(e) for e in excl)
-        info["checksum"] = sha256_files([tmp / IMAGES, tmp / MANIFEST])
+        info["checksum"] = sha256_files([tmp / IMAGES_FILE, tmp / MANIFEST])
         (tmp / INFO).write_text(json.dumps(info, indent=2) + "\n")
     return info

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spndl.data.prepare import IMAGES, INFO, MANIFEST
+from spndl.data.prepare import IMAGES_FILE as IMAGES, INFO, MANIFEST
 from spndl.data.records import DataError
 from spndl.fsutil import sha256_files
 

@@ -1,9 +1,10 @@
-"""Read RAF-DB (basic): the label list and the owners' aligned images.
+"""Read RAF-DB (basic): the label list and the owners' aligned images, or the originals.
 
 ``basic/EmoLabel/list_patition_label.txt`` (sic) holds ``train_00001.jpg 5``
-lines; the image is ``basic/Image/aligned/train_00001_aligned.jpg``. The
-split is the name's prefix. There is no neutral reference: each image is a
-one-frame 'sequence' and its own subject.
+lines; the aligned image is ``basic/Image/aligned/train_00001_aligned.jpg``
+and the original ``basic/Image/original/train_00001.jpg`` (which the face
+detector crops). The split is the name's prefix. There is no neutral
+reference: each image is a one-frame 'sequence' and its own subject.
 """
 
 from __future__ import annotations
@@ -15,15 +16,26 @@ from spndl.data.records import DataError, Exclusion, ReadResult, Sequence
 from spndl.data.spec import RAFDB_CODES
 
 LABEL_FILE = "list_patition_label.txt"
+IMAGES = ("aligned", "original")
 
 
-def read(root: str | Path) -> ReadResult:
+def image_path(basic: Path, name: str, images: str) -> Path:
+    if images == "aligned":
+        return basic / "Image" / "aligned" / f"{Path(name).stem}_aligned.jpg"
+    return basic / "Image" / "original" / name
+
+
+def read(root: str | Path, images: str = "aligned") -> ReadResult:
     root = Path(root)
+    if images not in IMAGES:
+        raise DataError(f"RAF-DB images {images!r}: choose one of {', '.join(IMAGES)}")
     basic = root if (root / "EmoLabel").is_dir() else require_dir(root, ("basic",), "RAF-DB basic")
     label_file = basic / "EmoLabel" / LABEL_FILE
     if not label_file.is_file():
         raise DataError(f"{label_file}: label file not found")
-    aligned = basic / "Image" / "aligned"
+    folder = basic / "Image" / images
+    if not folder.is_dir():
+        raise DataError(f"{folder}: image folder not found (images={images})")
     out = ReadResult("rafdb", root)
     seen = set()
     for lineno, line in enumerate(label_file.read_text().splitlines(), start=1):
@@ -43,14 +55,14 @@ def read(root: str | Path) -> ReadResult:
         if code not in RAFDB_CODES:
             out.exclusions.append(Exclusion(where, f"label code {code} outside 1..7", name))
             continue
-        image = aligned / f"{Path(name).stem}_aligned.jpg"
+        image = image_path(basic, name, images)
         if not image.is_file():
             out.exclusions.append(Exclusion(str(image), "listed in the label file but missing", name, RAFDB_CODES[code]))
             continue
         out.sequences.append(Sequence(Path(name).stem, name, RAFDB_CODES[code], [image], split=split))
-    if aligned.is_dir():
-        for image in sorted(aligned.glob("*_aligned.jpg")):
-            if image.name.replace("_aligned", "") not in seen:
-                out.exclusions.append(Exclusion(str(image), "image has no line in the label file"))
+    for image in sorted(folder.glob("*.jpg")):
+        if image.name.replace("_aligned", "") not in seen:
+            out.exclusions.append(Exclusion(str(image), "image has no line in the label file"))
     out.counts = {s: sum(q.split == s for q in out.sequences) for s in ("train", "test")}
+    out.layout = {"images": images, "folder": str(folder.relative_to(root))}
     return out

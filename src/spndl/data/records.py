@@ -39,3 +39,4 @@ class ReadResult:
     sequences: list[Sequence] = field(default_factory=list)
     exclusions: list[Exclusion] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
+    layout: dict = field(default_factory=dict)  # which variant of the layout was read, and where

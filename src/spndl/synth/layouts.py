@@ -123,6 +123,17 @@ def _write_image(path: Path, rgb: np.ndarray, grey: bool = False, quality: int =
         raise OSError(f"{path}: could not write image")
 
 
+def _face_cut(img: np.ndarray, pts: np.ndarray, margin: float = 0.12) -> np.ndarray:
+    """The landmark box widened by ``margin`` on every side (and up, for the forehead)."""
+    x0, y0 = pts.min(0)
+    x1, y1 = pts.max(0)
+    mx, my = margin * (x1 - x0), margin * (y1 - y0)
+    h, w = img.shape[:2]
+    x0, x1 = int(max(0, x0 - mx)), int(min(w, x1 + mx))
+    y0, y1 = int(max(0, y0 - 2 * my)), int(min(h, y1 + my))
+    return img[y0:y1, x0:x1]
+
+
 def _deal(labels: list[str], n_subjects: int, rng: np.random.Generator) -> list[list[str]]:
     """Deal labels to subjects so that a subject rarely repeats an expression."""
     order = sorted(labels, key=CKPLUS_CLASSES.index)
@@ -189,9 +200,12 @@ def write_oulu(root: Path, size: SynthSize, seed: int, truth: list[dict]) -> Non
             pose = Pose(160 + qrng.uniform(-15, 15), 118 + qrng.uniform(-10, 10),
                         qrng.uniform(50, 60), qrng.uniform(-0.05, 0.05))
             peak = _peak(qrng)
-            frames, _, lowq = _sequence(idt, expr, peak, n, pose, 240, 320, qrng, LOW_QUALITY_RATE)
-            for k, img in enumerate(frames):
+            frames, marks, lowq = _sequence(idt, expr, peak, n, pose, 240, 320, qrng, LOW_QUALITY_RATE)
+            for k, (img, pts) in enumerate(zip(frames, marks)):
                 _write_image(root / "OriginalImg" / "VL" / "Strong" / subj / OULU_FOLDER[expr] / f"{k:03d}.jpeg", img)
+                # The owners' cropped copy: the face, cut out by its landmarks with a margin.
+                _write_image(root / "PreProcess" / "VL_Acropped" / "Strong" / subj / OULU_FOLDER[expr] / f"{k:03d}.jpeg",
+                             _face_cut(img, pts))
             truth.append({"dataset": "oulu", "subject": subj, "sequence": f"{subj}/{OULU_FOLDER[expr]}",
                           "image": "", "true_label": expr, "written_label": expr,
                           "peak_intensity": round(peak * idt.expressivity, 4),
@@ -225,6 +239,15 @@ def write_rafdb(root: Path, size: SynthSize, seed: int, truth: list[dict]) -> No
             name = f"{split}_{i:0{width}d}"
             _write_image(base / "Image" / "aligned" / f"{name}_aligned.jpg",
                          finish(img, irng, blur=0.5, noise=0.02))
+            # The unaligned original: the same face, smaller, somewhere in a larger picture.
+            orng = _rng(seed, "rafdb", 2, width, i)
+            h, w = int(orng.integers(200, 281)), int(orng.integers(240, 341))
+            opose = Pose(w / 2 + orng.uniform(-0.2, 0.2) * w, h / 2 + orng.uniform(-0.1, 0.1) * h,
+                         orng.uniform(48, 60), orng.normal(0, 0.04))
+            orig = render(shape, idt, au_weights(expr, inten, idt), opose, h, w, orng)
+            if tag:
+                orig, _ = _degrade(orig, orng, opose)
+            _write_image(base / "Image" / "original" / f"{name}.jpg", finish(orig, orng))
             written = expr
             if irng.random() < RAF_MISLABEL_RATE:
                 written = RAFDB_CLASSES[(RAFDB_CLASSES.index(expr) + 1 + irng.integers(6)) % 7]

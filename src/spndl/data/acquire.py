@@ -1,0 +1,228 @@
+"""Bring a licensed dataset into the project: verify, extract safely, record where it came from.
+
+A source is a local archive (``.zip``, ``.tar``, ``.tar.gz``/``.tgz``), a folder,
+or a URL (``http(s)://``, ``file://``); CK+ comes as several zips (images,
+Emotion labels, Landmarks) that combine into one tree. Each archive's sha256
+is checked when one is given and recorded in any case, in ``ACQUIRED_FILE``
+inside the tree.
+
+Extraction refuses, before anything is written, members with absolute paths
+or ``..``, links that leave the target, and device files; it unpacks into a
+temporary folder that is renamed into place only when every source is in,
+so a bad or truncated archive leaves no partial tree behind. Two sources that
+put different bytes at the same path are an error, identical copies (a
+README in every zip) are not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import zipfile
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+
+from spndl import __version__
+from spndl.data.records import DataError
+from spndl.fsutil import atomic_dir, atomic_path, sha256_file
+
+ACQUIRED_FILE = "spndl-acquired.json"
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+URL_SCHEMES = ("http", "https", "file")
+
+
+@dataclass
+class Source:
+    """One acquired source, as recorded."""
+
+    source: str                 # as given: path or URL
+    kind: str                   # archive | folder
+    name: str
+    sha256: str | None          # of the archive; None for a folder
+    sha256_expected: str | None
+    bytes: int | None
+    kept: str | None = None     # the project's copy of the archive, if kept
+
+
+def is_url(src: str) -> bool:
+    return urllib.parse.urlparse(src).scheme in URL_SCHEMES
+
+
+def archive_kind(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".zip"):
+        return "zip"
+    if any(name.endswith(s) for s in ARCHIVE_SUFFIXES):
+        return "tar"
+    raise DataError(f"{path}: not a folder nor a known archive ({', '.join(ARCHIVE_SUFFIXES)})")
+
+
+def download(url: str, dest_dir: Path) -> Path:
+    """Fetch ``url`` into ``dest_dir`` (atomically) and return the file's path."""
+    name = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name
+    if not name:
+        raise DataError(f"{url}: the URL names no file")
+    dest = dest_dir / name
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r, atomic_path(dest) as tmp:  # noqa: S310 (schemes checked)
+            with open(tmp, "wb") as f:
+                shutil.copyfileobj(r, f, 1 << 20)
+    except OSError as e:  # URLError is an OSError
+        raise DataError(f"{url}: download failed ({e})") from None
+    return dest
+
+
+def _bad_name(name: str) -> str | None:
+    """Why an archive member name may not be extracted, or None."""
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return "absolute path"
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        return "path with '..'"
+    return None
+
+
+def _check_zip(path: Path, zf: zipfile.ZipFile) -> None:
+    for info in zf.infolist():
+        why = _bad_name(info.filename)
+        mode = info.external_attr >> 16
+        if why is None and stat.S_ISLNK(mode):
+            target = zf.read(info).decode("utf-8", "replace")
+            resolved = os.path.normpath(os.path.join(os.path.dirname(info.filename), target))
+            if target.startswith("/") or resolved == ".." or resolved.startswith("../"):
+                why = f"link to {target!r} outside the target"
+            else:
+                why = "symbolic link (zip links are not extracted)"
+        elif why is None and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+            why = "device or special file"
+        if why:
+            raise DataError(f"{path}: refused member {info.filename!r}: {why}; nothing was extracted")
+
+
+def _check_tar(path: Path, tf: tarfile.TarFile, dest: Path) -> None:
+    for m in tf.getmembers():
+        why = _bad_name(m.name)
+        if why is None:
+            try:
+                tarfile.data_filter(m, str(dest))  # the standard library's safe-extraction rules
+            except tarfile.FilterError as e:
+                why = {tarfile.AbsolutePathError: "absolute path",
+                       tarfile.OutsideDestinationError: "path outside the target",
+                       tarfile.AbsoluteLinkError: f"link to absolute path {m.linkname!r}",
+                       tarfile.LinkOutsideDestinationError: f"link to {m.linkname!r} outside the target",
+                       tarfile.SpecialFileError: "device or special file"}.get(type(e), str(e))
+        if why:
+            raise DataError(f"{path}: refused member {m.name!r}: {why}; nothing was extracted")
+
+
+def extract(path: Path, dest: Path) -> None:
+    """Check every member of the archive ``path``, then extract it into the empty folder ``dest``."""
+    try:
+        if archive_kind(path) == "zip":
+            with zipfile.ZipFile(path) as zf:
+                _check_zip(path, zf)
+                zf.extractall(dest)
+        else:
+            with tarfile.open(path, "r:*") as tf:
+                _check_tar(path, tf, dest)
+                tf.extractall(dest, filter="data")
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: corrupted or truncated archive ({e})") from None
+
+
+def merge_into(src: Path, dest: Path, origin: str) -> None:
+    """Move the tree ``src`` into ``dest``; the same path with other bytes is an error."""
+    for d, dirs, files in os.walk(src):
+        rel = Path(d).relative_to(src)
+        (dest / rel).mkdir(exist_ok=True)
+        for f in files:
+            a, b = Path(d) / f, dest / rel / f
+            if b.exists() or b.is_symlink():
+                if b.is_file() and a.is_file() and sha256_file(a) == sha256_file(b):
+                    continue
+                raise DataError(f"{origin}: {rel / f} is also in an earlier source, with other content")
+            os.replace(a, b)
+
+
+def _copy_tree(src: Path, dest: Path) -> None:
+    """Copy a source folder, refusing links that lead out of it."""
+    root = src.resolve()
+    for d, _, files in os.walk(src):
+        for f in files:
+            p = Path(d) / f
+            if p.is_symlink() and not p.resolve().is_relative_to(root):
+                raise DataError(f"{p}: link to {os.readlink(p)!r} outside the source folder")
+    shutil.copytree(src, dest, symlinks=False, dirs_exist_ok=True)
+
+
+def acquire(dataset: str, sources: list[str], out: str | Path, sha256: list[str | None] | None = None,
+            keep: str | Path | None = None, log=print) -> dict:
+    """Verify and unpack ``sources`` into the one tree ``out``; returns the acquisition record.
+
+    ``sha256`` lists one expected digest (None or '-' for none) per source. ``keep``
+    is a folder for the project's copy of each verified archive, downloads included,
+    so that the data version is versioned with the results (DVC).
+    """
+    if not sources:
+        raise DataError(f"{dataset}: no source given")
+    sha256 = list(sha256) if sha256 else [None] * len(sources)
+    if len(sha256) != len(sources):
+        raise DataError(f"{dataset}: {len(sha256)} checksums for {len(sources)} sources; give one per source "
+                        "('-' for none)")
+    out = Path(out)
+    keep = Path(keep) if keep else None
+    records: list[Source] = []
+    with tempfile.TemporaryDirectory(prefix=".spndl-download.", dir=out.parent if out.parent.exists() else None) as dl, \
+            atomic_dir(out) as tmp:
+        for src, want in zip(sources, sha256):
+            want = want.lower() if want and want != "-" else None
+            if is_url(src):
+                log(f"downloading {src}")
+                path = download(src, Path(dl))
+            else:
+                path = Path(src).expanduser()
+                if not path.exists():
+                    raise DataError(f"{path}: source not found")
+            if path.is_dir():
+                if want:
+                    raise DataError(f"{path}: a folder has no sha256; give checksums for archives only")
+                log(f"copying folder {path}")
+                _copy_tree(path, tmp)
+                records.append(Source(src, "folder", path.name, None, None, None))
+                continue
+            archive_kind(path)
+            digest = sha256_file(path)
+            if want and digest != want:
+                raise DataError(f"{path}: sha256 is {digest}, params expect {want}; nothing was extracted")
+            kept = None
+            if keep and path.parent.resolve() != keep.resolve():
+                with atomic_path(keep / path.name) as t:
+                    shutil.copyfile(path, t)
+                kept = str(keep / path.name)
+            elif keep:
+                kept = str(path)
+            log(f"extracting {path.name} (sha256 {digest[:12]}...)")
+            stage = Path(tempfile.mkdtemp(prefix=".stage.", dir=tmp))
+            try:
+                extract(path, stage)
+                merge_into(stage, tmp, str(path))
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
+            records.append(Source(src, "archive", path.name, digest, want, path.stat().st_size, kept))
+        record = {"dataset": dataset, "sources": [asdict(r) for r in records],
+                  "acquired_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "spndl_version": __version__}
+        (tmp / ACQUIRED_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def read_record(root: str | Path) -> dict | None:
+    """The acquisition record of a tree written by ``acquire``, if any."""
+    p = Path(root) / ACQUIRED_FILE
+    return json.loads(p.read_text()) if p.is_file() else None

@@ -1,0 +1,165 @@
+"""spndl acquire: archives, folders and URLs into one tree, checksums, and safe extraction."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from archives import ckplus_zips, pack
+
+from spndl.cli import main
+from spndl.data.acquire import ACQUIRED_FILE, acquire
+from spndl.data.records import DataError
+from spndl.fsutil import sha256_file
+
+
+def _listing(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def test_three_ckplus_zips_combine_into_one_tree_with_checksums_recorded(synth_root, tmp_path):
+    zips = ckplus_zips(synth_root / "ckplus", tmp_path / "dl", nested=False)
+    want = sha256_file(zips[0])
+    rec = acquire("ckplus", [str(z) for z in zips], tmp_path / "raw/ckplus", sha256=[want, None, "-"],
+                  keep=tmp_path / "archives", log=lambda s: None)
+    tree = tmp_path / "raw/ckplus"
+    assert {p.name for p in tree.iterdir()} == {"cohn-kanade-images", "Emotion", "Landmarks", ACQUIRED_FILE}
+    assert _listing(tree / "Landmarks") == _listing(synth_root / "ckplus/Landmarks")
+    assert [s["sha256"] for s in rec["sources"]] == [sha256_file(z) for z in zips]
+    assert rec["sources"][0]["sha256_expected"] == want and rec["sources"][1]["sha256_expected"] is None
+    assert json.loads((tree / ACQUIRED_FILE).read_text()) == rec
+    # The project keeps a verified copy of each archive, for DVC.
+    assert sorted(p.name for p in (tmp_path / "archives").iterdir()) == sorted(z.name for z in zips)
+
+
+def test_a_folder_and_a_file_url_are_sources_too(synth_root, tmp_path):
+    acquire("rafdb", [str(synth_root / "rafdb")], tmp_path / "from_folder", log=lambda s: None)
+    assert _listing(tmp_path / "from_folder") - {ACQUIRED_FILE} == _listing(synth_root / "rafdb")
+    z = pack(tmp_path / "dl/basic.tar.gz", {"basic": synth_root / "rafdb/basic"})
+    rec = acquire("rafdb", [z.as_uri()], tmp_path / "from_url", keep=tmp_path / "archives", log=lambda s: None)
+    assert rec["sources"][0]["source"] == z.as_uri() and rec["sources"][0]["sha256"] == sha256_file(z)
+    assert (tmp_path / "archives/basic.tar.gz").is_file()
+    assert _listing(tmp_path / "from_url") - {ACQUIRED_FILE} == _listing(synth_root / "rafdb")
+
+
+def test_checksum_mismatch_is_refused_and_leaves_no_tree(synth_root, tmp_path, capsys):
+    zips = ckplus_zips(synth_root / "ckplus", tmp_path / "dl", nested=False)
+    argv = ["acquire", "--dataset", "ckplus", "--out", str(tmp_path / "raw/ckplus"), "--keep", str(tmp_path / "keep")]
+    for z in zips:
+        argv += ["--source", str(z), "--sha256", "0" * 64 if z == zips[1] else "-"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert str(zips[1]) in err and "sha256" in err and "0" * 64 in err
+    assert not (tmp_path / "raw/ckplus").exists()
+    assert [p.name for p in (tmp_path / "raw").iterdir()] == []  # no temporary left either
+    assert not (tmp_path / "keep" / zips[1].name).exists()
+
+
+def _zip_with(path: Path, name: str, data: bytes = b"x", mode: int | None = None) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("basic/EmoLabel/list_patition_label.txt", "train_00001.jpg 1\n")
+        info = zipfile.ZipInfo(name)
+        if mode is not None:
+            info.external_attr = mode << 16
+        z.writestr(info, data)
+    return path
+
+
+def _tar_with(path: Path, member: tarfile.TarInfo, data: bytes = b"") -> Path:
+    with tarfile.open(path, "w") as t:
+        ok = tarfile.TarInfo("basic/EmoLabel/list_patition_label.txt")
+        ok.size = 18
+        t.addfile(ok, io.BytesIO(b"train_00001.jpg 1\n"))
+        member.size = len(data) if member.isfile() else 0
+        t.addfile(member, io.BytesIO(data) if member.isfile() else None)
+    return path
+
+
+def _link(name, target, kind=tarfile.SYMTYPE):
+    m = tarfile.TarInfo(name)
+    m.type, m.linkname = kind, target
+    return m
+
+
+def _device(name):
+    m = tarfile.TarInfo(name)
+    m.type, m.devmajor, m.devminor = tarfile.CHRTYPE, 1, 3
+    return m
+
+
+BAD_ARCHIVES = {
+    "zip traversal": (lambda p: _zip_with(p / "a.zip", "../../escaped.txt"), "'..'"),
+    "zip absolute": (lambda p: _zip_with(p / "a.zip", "/tmp/escaped.txt"), "absolute path"),
+    "zip link out": (lambda p: _zip_with(p / "a.zip", "basic/evil", b"../../../outside", 0o120777), "outside"),
+    "tar traversal": (lambda p: _tar_with(p / "a.tar", tarfile.TarInfo("basic/../../escaped.txt"), b"x"), "'..'"),
+    "tar absolute": (lambda p: _tar_with(p / "a.tar", tarfile.TarInfo("/tmp/escaped.txt"), b"x"), "absolute path"),
+    "tar symlink out": (lambda p: _tar_with(p / "a.tar", _link("basic/evil", "../../../outside")), "outside"),
+    "tar absolute symlink": (lambda p: _tar_with(p / "a.tar", _link("basic/evil", "/etc/passwd")), "absolute"),
+    "tar hardlink out": (lambda p: _tar_with(p / "a.tar", _link("basic/evil", "../../x", tarfile.LNKTYPE)), "outside"),
+    "tar device": (lambda p: _tar_with(p / "a.tar", _device("basic/null")), "device"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ARCHIVES))
+def test_unsafe_members_are_refused_before_anything_is_written(case, tmp_path, capsys):
+    make, why = BAD_ARCHIVES[case]
+    work = tmp_path / "work"
+    work.mkdir()
+    archive = make(tmp_path)
+    before = _listing(tmp_path)
+    rc = main(["acquire", "--dataset", "rafdb", "--source", str(archive), "--out", str(work / "raw/rafdb")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert str(archive) in err and "refused member" in err and why in err
+    assert _listing(tmp_path) == before | {"work/raw"}  # the empty parent of --out, nothing else
+    assert not any((work / "raw").iterdir())
+    assert not Path("/tmp/escaped.txt").exists()
+
+
+def test_corrupted_archive_is_refused_and_an_earlier_tree_survives(synth_root, tmp_path):
+    z = pack(tmp_path / "dl/basic.zip", {"basic": synth_root / "rafdb/basic"})
+    out = tmp_path / "raw/rafdb"
+    acquire("rafdb", [str(z)], out, log=lambda s: None)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    # A flipped byte inside a member's compressed data: the zip's CRC check catches it.
+    data = bytearray(z.read_bytes())
+    with zipfile.ZipFile(z) as zf:
+        info = zf.getinfo("basic/EmoLabel/list_patition_label.txt")
+    data[info.header_offset + 30 + len(info.filename) + info.compress_size // 2] ^= 0xFF
+    bad = tmp_path / "dl/flipped.zip"
+    bad.write_bytes(bytes(data))
+    truncated = tmp_path / "dl/truncated.tar.gz"
+    whole = pack(tmp_path / "dl/whole.tar.gz", {"basic": synth_root / "rafdb/basic"}).read_bytes()
+    truncated.write_bytes(whole[: len(whole) // 2])
+    for archive in (bad, truncated):
+        with pytest.raises(DataError, match=f"{archive}: corrupted or truncated archive"):
+            acquire("rafdb", [str(archive)], out, log=lambda s: None)
+        assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+        assert sorted(p.name for p in out.parent.iterdir()) == ["rafdb"]
+
+
+def test_two_sources_with_different_bytes_at_one_path_are_an_error(synth_root, tmp_path):
+    a = pack(tmp_path / "a.zip", {"basic/EmoLabel": synth_root / "rafdb/basic/EmoLabel"})
+    other = tmp_path / "other/EmoLabel"
+    other.mkdir(parents=True)
+    (other / "list_patition_label.txt").write_text("train_00001.jpg 2\n")
+    b = pack(tmp_path / "b.zip", {"basic/EmoLabel": other})
+    with pytest.raises(DataError, match="list_patition_label.txt is also in an earlier source"):
+        acquire("rafdb", [str(a), str(b)], tmp_path / "raw", log=lambda s: None)
+    assert not (tmp_path / "raw").exists()
+    # The same bytes twice (a README in every zip) are fine.
+    acquire("rafdb", [str(a), str(a)], tmp_path / "raw", log=lambda s: None)
+
+
+def test_missing_source_and_unknown_archive_type_name_the_file(tmp_path):
+    with pytest.raises(DataError, match=f"{tmp_path / 'nope.zip'}: source not found"):
+        acquire("ckplus", [str(tmp_path / "nope.zip")], tmp_path / "raw", log=lambda s: None)
+    (tmp_path / "data.rar").write_bytes(b"Rar!")
+    with pytest.raises(DataError, match="data.rar: not a folder nor a known archive"):
+        acquire("ckplus", [str(tmp_path / "data.rar")], tmp_path / "raw", log=lambda s: None)
+    with pytest.raises(DataError, match="2 checksums for 1 sources"):
+        acquire("ckplus", [str(tmp_path / "data.rar")], tmp_path / "raw", sha256=["-", "-"], log=lambda s: None)
