@@ -132,3 +132,32 @@ def test_changing_a_training_parameter_reruns_only_what_it_affects(workdir, tmp_
     assert all(p.stat().st_mtime_ns == t for p, t in others.items())
     for p in workdir.glob("runs/rafdb/*/split/metrics.json"):
         assert json.loads(p.read_text())["epochs"] == 4
+
+
+def test_real_sources_are_acquired_and_checked_and_a_deviation_stops_before_preparation(synth_root, tmp_path):
+    from archives import ckplus_zips
+
+    from spndl.fsutil import sha256_file
+
+    zips = ckplus_zips(synth_root / "ckplus", tmp_path / "dl", nested=True)
+    real = {"datasets": ["ckplus"],
+            "data": {"source": "real", "real": {"ckplus": {"sources": [str(z) for z in zips],
+                                                           "sha256": [sha256_file(zips[0]), "-", "-"]}}}}
+    cfg = tmp_path / "real.yaml"
+    cfg.write_text(json.dumps(real))
+    wd = tmp_path / "wd"
+    r = snakemake(wd, "--cores", "2", "data/prepared/ckplus", configs=[cfg], check=False)
+    # The tiny copy is far from the paper's 981 pairs: the report reaches the console and nothing is prepared.
+    assert "samples" in r and "981" in r and "stopping" in r
+    assert not (wd / "data/prepared/ckplus").exists()
+    assert sorted(p.name for p in (wd / "data/raw/archives/ckplus").glob("*.zip")) == sorted(z.name for z in zips)
+    acquired = json.loads((wd / "data/raw/ckplus/spndl-acquired.json").read_text())
+    assert acquired["sources"][0]["sha256_expected"] == sha256_file(zips[0])
+    # Allowed in params: preparation goes on, and the acquisition record travels with the prepared data.
+    real["data"]["allow_deviation"] = ["ckplus"]
+    cfg.write_text(json.dumps(real))
+    snakemake(wd, "--cores", "2", "data/prepared/ckplus", configs=[cfg])
+    info = json.loads((wd / "data/prepared/ckplus/dataset.json").read_text())
+    assert info["counts"]["samples"] == 81 and not info["synthetic"]
+    assert info["acquired"]["sources"][0]["sha256"] == sha256_file(zips[0])
+    assert json.loads((wd / "data/checks/ckplus.json").read_text())["allowed"]

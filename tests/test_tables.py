@@ -78,3 +78,25 @@ def test_an_unfinished_run_is_an_error(tmp_path):
     (tmp_path / "r").mkdir()
     with pytest.raises(FileNotFoundError, match="no metrics"):
         write_tables([tmp_path / "r"], tmp_path / "t")
+
+
+def test_an_allowed_deviation_from_the_papers_counts_is_stated_under_the_tables(runs, tmp_path):
+    from spndl.data.check import CheckReport
+
+    dirs, _ = runs
+    checks = []
+    for ds, synthetic in (("oulu", False), ("ckplus", True), ("rafdb", False)):
+        devs = ["sequences: found 479, paper 480", "samples: found 1437, paper 1440"] if ds != "rafdb" else []
+        r = CheckReport(ds, "/data/" + ds, "original", synthetic, {}, {}, devs,
+                        [{"path": "P003/Fear", "reason": "missing sequence", "sequence": "P003/Fear", "label": "fear"}],
+                        allowed=bool(devs))
+        checks.append(tmp_path / f"{ds}.json")
+        checks[-1].write_text(json.dumps(r.to_dict()))
+    write_tables(dirs, tmp_path / "t", checks=checks)
+    t2, t4 = (tmp_path / "t/table2.md").read_text(), (tmp_path / "t/table4.md").read_text()
+    note = ("The Oulu-CASIA copy used here does not match the paper's counts (allowed by data.allow_deviation "
+            "in params.yaml): sequences: found 479, paper 480; samples: found 1437, paper 1440; 1 anomalies")
+    assert note in t2 and note in t4 and note in (tmp_path / "t/table4.tex").read_text()
+    # A synthetic tree (the tables already say SYNTHETIC) and a matching one get no such note.
+    for name in ("table1.md", "table3.md"):
+        assert "does not match the paper's counts" not in (tmp_path / "t" / name).read_text()

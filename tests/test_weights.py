@@ -58,3 +58,14 @@ def test_mismatched_keys_are_listed(tmp_path):
 def test_missing_weight_file(tmp_path):
     with pytest.raises(WeightsError, match="not found"):
         init_weights(SPNDLNet(7, "none"), str(tmp_path / "nope.pth"))
+
+
+def test_imagenet_without_cache_or_network_names_the_cache_file(hub_dir, monkeypatch):
+    import urllib.error
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "urlopen", offline)  # never download in a test
+    with pytest.raises(WeightsError, match=r"resnet18-f37072fd.pth is not in the torch cache and downloading"):
+        init_weights(SPNDLNet(7, "none"), "imagenet")

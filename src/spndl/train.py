@@ -354,6 +354,7 @@ def finish(probs, batches, test_part, data, settings, history, out: Path) -> dic
         "image_size": int(batches.images.shape[-1]),
         "n_folds": data.info.get("n_folds"),
         "weights": settings["config"]["model"]["weights"],
+        "weights_sha256": settings["weights_sha256"],
     }
     write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return metrics

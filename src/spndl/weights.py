@@ -24,10 +24,13 @@ class WeightsError(ValueError):
 def imagenet_state() -> tuple[dict, str]:
     """torchvision's ImageNet weights from the torch cache (downloaded there if a network exists)."""
     w = ResNet18_Weights.IMAGENET1K_V1
-    state = w.get_state_dict(progress=False, check_hash=True)
-    url = w.url
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
-    return state, sha256_file(cached) if cached.is_file() else ""
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(w.url).name
+    try:
+        state = w.get_state_dict(progress=False, check_hash=True)
+    except OSError as e:  # no network (URLError), or a refused download
+        raise WeightsError(f"imagenet: {cached} is not in the torch cache and downloading {w.url} failed ({e}); "
+                           "copy the file there from a machine with a network") from None
+    return state, sha256_file(cached)
 
 
 def checkpoint_state(path: str | Path) -> tuple[dict, str]:

@@ -12,7 +12,11 @@ if config["preset"] not in config["presets"]:
 PRESET = config["presets"][config["preset"]]
 DATASETS = config["datasets"]
 
+SOURCE = config["data"]["source"]
 SYNTH = "data/raw/synthetic"
+RAW = "data/raw/{dataset}"                 # a real dataset's tree, as `spndl acquire` unpacked it
+ARCHIVES = "data/raw/archives/{dataset}"   # the project's verified copy of its archives
+CHECK = "data/checks/{dataset}.json"
 PREPARED = "data/prepared/{dataset}"
 RUN = "runs/{dataset}/{variant}/{fold}"
 METRICS = "runs/{dataset}/{variant}/{fold}/metrics.json"
@@ -26,6 +30,39 @@ GPU_PER_JOB = int(os.path.isdir("/proc/driver/nvidia/gpus") and any(os.scandir("
 wildcard_constraints:
     dataset="ckplus|oulu|rafdb",
     fold=r"fold\d+|split",
+
+
+def raw_root(dataset):
+    """The tree that check-data and prepare read."""
+    return f"{SYNTH}/{dataset}" if SOURCE == "synthetic" else RAW.format(dataset=dataset)
+
+
+def raw_input(wildcards):
+    return SYNTH if SOURCE == "synthetic" else RAW.format(dataset=wildcards.dataset)
+
+
+def real_source(dataset):
+    entry = config["data"]["real"].get(dataset)
+    if not entry:
+        raise ValueError(f"params.yaml: data.source is real but data.real.{dataset} names no sources")
+    return entry
+
+
+def local_sources(wildcards):
+    """Sources on this machine: Snakemake reruns acquisition when one changes."""
+    return [s for s in real_source(wildcards.dataset)["sources"] if "://" not in s]
+
+
+def acquire_args(wildcards):
+    entry = real_source(wildcards.dataset)
+    args = [f"--source '{s}'" for s in entry["sources"]]
+    args += [f"--sha256 {h}" for h in entry.get("sha256") or []]
+    return " ".join(args)
+
+
+def check_args(wildcards):
+    allowed = wildcards.dataset in config["data"]["allow_deviation"]
+    return f"--images {config['data']['images'][wildcards.dataset]}" + (" --allow-deviation" if allowed else "")
 
 
 def folds(dataset):

@@ -1,5 +1,6 @@
 # Raw data acquisition. The default generates the embedded synthetic dataset in
-# the real on-disk layouts of CK+, Oulu-CASIA and RAF-DB.
+# the real on-disk layouts of CK+, Oulu-CASIA and RAF-DB; with `data.source: real`
+# the licensed archives, folders or URLs of params.yaml are verified and unpacked.
 
 
 rule synth:
@@ -12,3 +13,17 @@ rule synth:
         seed=config["data"]["synth_seed"],
     shell:
         "spndl synth --out {output} --size {params.size} --seed {params.seed} > {log} 2>&1"
+
+
+rule acquire:
+    input:
+        local_sources,
+    output:
+        directory(RAW),
+        directory(ARCHIVES),
+    log:
+        "logs/acquire/{dataset}.log",
+    params:
+        args=acquire_args,
+    shell:
+        "spndl acquire --dataset {wildcards.dataset} {params.args} --out {output[0]} --keep {output[1]} > {log} 2>&1"

@@ -3,7 +3,8 @@
 
 rule tables:
     input:
-        [f"{r}/metrics.json" for r in run_dirs()],
+        runs=[f"{r}/metrics.json" for r in run_dirs()],
+        checks=[CHECK.format(dataset=d) for d in DATASETS],
     output:
         [report(t, category="Tables", caption="../report/tables.rst") if t.endswith(".csv") else t
          for t in TABLES],
@@ -11,7 +12,8 @@ rule tables:
         "logs/tables.log",
     params:
         runs=" ".join(f"--run {r}" for r in run_dirs()),
+        checks=" ".join(f"--check {CHECK.format(dataset=d)}" for d in DATASETS),
         out=TABLE_DIR,
         metrics_out=METRICS_DIR,
     shell:
-        "spndl tables {params.runs} --out {params.out} --metrics-out {params.metrics_out} > {log} 2>&1"
+        "spndl tables {params.runs} {params.checks} --out {params.out} --metrics-out {params.metrics_out} > {log} 2>&1"

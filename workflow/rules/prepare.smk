@@ -1,18 +1,38 @@
-# Face cropping, neutral/peak pairing and subject-independent folds, per dataset.
+# Checks against the paper's counts, then face cropping, neutral/peak pairing and
+# subject-independent folds, per dataset.
+
+
+rule check_data:
+    input:
+        raw_input,
+    output:
+        CHECK,
+    log:
+        "logs/check/{dataset}.log",
+    params:
+        root=lambda wc: raw_root(wc.dataset),
+        args=check_args,
+    shell:
+        # On a deviation the report goes to the console too: the pipeline stops here.
+        "spndl check-data --dataset {wildcards.dataset} --root {params.root} {params.args} --report {output} "
+        "> {log} 2>&1 || {{ cat {log} >&2; exit 1; }}"
 
 
 rule prepare:
     input:
-        SYNTH,
+        raw=raw_input,
+        check=CHECK,
     output:
         directory(PREPARED),
     log:
         "logs/prepare/{dataset}.log",
     params:
-        root=lambda wc, input: f"{input[0]}/{wc.dataset}",
+        root=lambda wc: raw_root(wc.dataset),
+        images=lambda wc: config["data"]["images"][wc.dataset],
         size=PRESET["image_size"],
         fold_rule=config["prepare"]["fold_rule"],
         n_folds=config["prepare"]["n_folds"],
     shell:
         "spndl prepare --dataset {wildcards.dataset} --root {params.root} --out {output} "
-        "--size {params.size} --fold-rule {params.fold_rule} --folds {params.n_folds} > {log} 2>&1"
+        "--size {params.size} --fold-rule {params.fold_rule} --folds {params.n_folds} --images {params.images} "
+        "> {log} 2>&1"

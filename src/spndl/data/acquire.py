@@ -178,6 +178,8 @@ def acquire(dataset: str, sources: list[str], out: str | Path, sha256: list[str 
                         "('-' for none)")
     out = Path(out)
     keep = Path(keep) if keep else None
+    if keep:
+        keep.mkdir(parents=True, exist_ok=True)
     records: list[Source] = []
     with tempfile.TemporaryDirectory(prefix=".spndl-download.", dir=out.parent if out.parent.exists() else None) as dl, \
             atomic_dir(out) as tmp:
