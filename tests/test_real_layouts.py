@@ -175,7 +175,8 @@ def test_check_data_cli_reports_synthetic_counts_and_stops_on_real_deviations(sy
 
 
 def test_the_shipped_detector_finds_a_real_face_in_a_320x240_frame():
-    data = pytest.importorskip("skimage.data")
+    from skimage import data
+
     photo = data.astronaut()                       # 512x512; her face spans about x 170-290, y 40-190
     small = cv2.resize(photo, (200, 200), interpolation=cv2.INTER_AREA)
     frame = np.full((240, 320, 3), 90, np.uint8)

@@ -19,11 +19,12 @@ rule acquire:
     input:
         local_sources,
     output:
-        directory(RAW),
-        directory(ARCHIVES),
+        tree=directory(RAW),
+        archives=directory(ARCHIVES),
     log:
         "logs/acquire/{dataset}.log",
     params:
         args=acquire_args,
     shell:
-        "spndl acquire --dataset {wildcards.dataset} {params.args} --out {output[0]} --keep {output[1]} > {log} 2>&1"
+        "spndl acquire --dataset {wildcards.dataset} {params.args} --out {output.tree} --keep {output.archives} "
+        "> {log} 2>&1"
