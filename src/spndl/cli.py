@@ -102,7 +102,7 @@ def cmd_demo(a):
 def cmd_tables(a):
     from spndl.report.tables import write_tables
 
-    write_tables([_run_dir(r) for r in a.run], a.out, a.metrics_out, checks=a.check or [])
+    write_tables([_run_dir(r) for r in a.run], a.out, a.metrics_out, checks=a.check or [], prepared=a.prepared or [])
     print(f"wrote tables 1-4 and per_fold.csv to {a.out} from {len(a.run)} runs")
 
 
@@ -228,6 +228,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--metrics-out", help="folder for headline.json and curve_*.csv (default: --out)")
     s.add_argument("--check", action="append", help="a check-data report (repeatable): deviations are stated")
+    s.add_argument("--prepared", action="append", help="a prepared folder (repeatable): sample counts are compared")
     s.set_defaults(func=cmd_tables)
 
     s = sub.add_parser("figure", help="one of Figures 4-8 from run folders")

@@ -5,6 +5,7 @@ rule tables:
     input:
         runs=[f"{r}/metrics.json" for r in run_dirs()],
         checks=[CHECK.format(dataset=d) for d in DATASETS],
+        prepared=[PREPARED.format(dataset=d) for d in DATASETS],
     output:
         [report(t, category="Tables", caption="../report/tables.rst") if t.endswith(".csv") else t
          for t in TABLES],
@@ -12,7 +13,7 @@ rule tables:
         "logs/tables.log",
     params:
         runs=" ".join(f"--run {r}" for r in run_dirs()),
-        checks=" ".join(f"--check {CHECK.format(dataset=d)}" for d in DATASETS),
+        checks=" ".join(f"--check {CHECK.format(dataset=d)} --prepared {PREPARED.format(dataset=d)}" for d in DATASETS),
         out=TABLE_DIR,
         metrics_out=METRICS_DIR,
     shell:

@@ -72,9 +72,8 @@ def download(url: str, dest_dir: Path) -> Path:
         raise DataError(f"{url}: the URL names no file")
     dest = dest_dir / name
     try:
-        with urllib.request.urlopen(url, timeout=60) as r, atomic_path(dest) as tmp:  # noqa: S310 (schemes checked)
-            with open(tmp, "wb") as f:
-                shutil.copyfileobj(r, f, 1 << 20)
+        with urllib.request.urlopen(url, timeout=60) as r, atomic_path(dest) as tmp, open(tmp, "wb") as f:
+            shutil.copyfileobj(r, f, 1 << 20)
     except OSError as e:  # URLError is an OSError
         raise DataError(f"{url}: download failed ({e})") from None
     return dest
@@ -181,6 +180,7 @@ def acquire(dataset: str, sources: list[str], out: str | Path, sha256: list[str 
     if keep:
         keep.mkdir(parents=True, exist_ok=True)
     records: list[Source] = []
+    to_keep: list[tuple[Path, Path]] = []
     with tempfile.TemporaryDirectory(prefix=".spndl-download.", dir=out.parent if out.parent.exists() else None) as dl, \
             atomic_dir(out) as tmp:
         for src, want in zip(sources, sha256):
@@ -203,13 +203,9 @@ def acquire(dataset: str, sources: list[str], out: str | Path, sha256: list[str 
             digest = sha256_file(path)
             if want and digest != want:
                 raise DataError(f"{path}: sha256 is {digest}, params expect {want}; nothing was extracted")
-            kept = None
+            kept = str(keep / path.name) if keep else None
             if keep and path.parent.resolve() != keep.resolve():
-                with atomic_path(keep / path.name) as t:
-                    shutil.copyfile(path, t)
-                kept = str(keep / path.name)
-            elif keep:
-                kept = str(path)
+                to_keep.append((path, keep / path.name))
             log(f"extracting {path.name} (sha256 {digest[:12]}...)")
             stage = Path(tempfile.mkdtemp(prefix=".stage.", dir=tmp))
             try:
@@ -218,6 +214,10 @@ def acquire(dataset: str, sources: list[str], out: str | Path, sha256: list[str 
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
             records.append(Source(src, "archive", path.name, digest, want, path.stat().st_size, kept))
+        # Copies are made once every source is in, so a failed acquisition keeps none.
+        for src_path, dest in to_keep:
+            with atomic_path(dest) as t:
+                shutil.copyfile(src_path, t)
         record = {"dataset": dataset, "sources": [asdict(r) for r in records],
                   "acquired_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "spndl_version": __version__}
         (tmp / ACQUIRED_FILE).write_text(json.dumps(record, indent=2) + "\n")

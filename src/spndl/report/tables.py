@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from spndl.data.spec import EXPECTED
 from spndl.fsutil import atomic_path, write_text
 from spndl.report.paper import ABLATION, TABLES
 
@@ -54,17 +55,28 @@ def provenance(per_fold: pd.DataFrame, dataset: str) -> str:
             f"{split}, weights: {', '.join(sorted(set(d['weights'])))}. Accuracy is the last epoch's.")
 
 
-def data_notes(check_files: list[str | Path]) -> dict[str, str]:
-    """Per dataset, a note when its data differ from the paper's counts (``spndl check-data``
-    reports; a real dataset gets this far only where params allows the deviation)."""
-    notes = {}
+def data_notes(check_files: list[str | Path] = (), prepared_dirs: list[str | Path] = ()) -> dict[str, str]:
+    """Per real dataset, a note where its data differ from the paper's counts: in the
+    check-data report (the pipeline gets this far only where params allows it), or after
+    preparation (faces the detector did not find are excluded)."""
+    notes: dict[str, list[str]] = {}
     for f in check_files:
         r = json.loads(Path(f).read_text())
         if r["deviations"] and not r["synthetic"]:
-            notes[r["dataset"]] = (f"The {DATASET_NAMES[r['dataset']]} copy used here does not match the paper's counts "
-                                   f"(allowed by data.allow_deviation in params.yaml): " + "; ".join(r["deviations"])
-                                   + f"; {len(r['anomalies'])} anomalies listed in {f}.")
-    return notes
+            notes.setdefault(r["dataset"], []).append(
+                f"The {DATASET_NAMES[r['dataset']]} copy used here does not match the paper's counts "
+                f"(allowed by data.allow_deviation in params.yaml): " + "; ".join(r["deviations"])
+                + f"; {len(r['anomalies'])} anomalies listed in {f}.")
+    for d in prepared_dirs:
+        info = json.loads((Path(d) / "dataset.json").read_text())
+        ds, c = info["dataset"], info["counts"]
+        e = EXPECTED[ds]
+        paper = e["samples"] if "samples" in e else e["train"] + e["test"]
+        if not info["synthetic"] and c["samples"] != paper:
+            notes.setdefault(ds, []).append(
+                f"{c['samples']} {DATASET_NAMES[ds]} samples were prepared, the paper has {paper}; "
+                f"{c['exclusions']} exclusions are listed in {Path(d) / 'exclusions.csv'}.")
+    return {ds: " ".join(v) for ds, v in notes.items()}
 
 
 def _fmt(x, nd=2):
@@ -184,12 +196,13 @@ def write_curves(per_fold: pd.DataFrame, out: Path) -> None:
 
 
 def write_tables(run_dirs: list[str | Path], out: str | Path, metrics_out: str | Path | None = None,
-                 checks: list[str | Path] = ()) -> dict[str, pd.DataFrame]:
+                 checks: list[str | Path] = (), prepared: list[str | Path] = ()) -> dict[str, pd.DataFrame]:
     """Write per_fold.csv and table{1,2,3,4}.{md,csv,tex} under ``out``, and headline.json
     and curve_*.csv under ``metrics_out`` (default: ``out``). ``checks`` are the datasets'
-    check-data reports: a deviation from the paper's counts is stated under the tables."""
+    check-data reports and ``prepared`` the prepared folders: where a real dataset's counts
+    differ from the paper's, the tables say so."""
     out = Path(out)
-    deviating = data_notes(list(checks))
+    deviating = data_notes(list(checks), list(prepared))
     metrics_out = out if metrics_out is None else Path(metrics_out)
     per_fold = collect(run_dirs)
     with atomic_path(out / "per_fold.csv") as tmp:
