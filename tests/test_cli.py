@@ -30,7 +30,7 @@ def test_prepare_train_features_through_the_cli(synth_root, tmp_path, capsys):
     assert len(f["sample_id"]) == out["n_test"] == len(pd.read_csv(run / "predictions.csv"))
 
 
-def test_bad_input_exits_with_a_message_naming_the_path(tmp_path, capsys):
+def test_bad_input_exits_with_a_message_naming_the_path(tmp_path, capsys, prepared):
     missing = tmp_path / "nowhere"
     assert main(["prepare", "--dataset", "rafdb", "--root", str(missing), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
@@ -38,6 +38,9 @@ def test_bad_input_exits_with_a_message_naming_the_path(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path), "--variant", "ndf", "--fold", "0", "--out", str(tmp_path / "r"),
                  "--set", "train.epoch=3"]) == 2
     assert "unknown setting" in capsys.readouterr().err
+    assert main(["train", "--data", str(prepared["ckplus"][1]), "--variant", "spndl", "--fold", "0",
+                 "--out", str(tmp_path / "r"), "--set", "train.epochs=3"]) == 2
+    assert "train.epochs=3: 3 epochs cannot be divided among 6 SPL paces" in capsys.readouterr().err
 
 
 def test_demo_runs_the_embedded_default_end_to_end(tmp_path, capsys):

@@ -211,7 +211,10 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
 
     train_rows, test_rows = split_indices(data, fold)
     schedule = cfg.spl if use_spl else SPLSchedule(start=1.0, step=0.0, paces=1)
-    pace_epochs = epochs_per_pace(cfg.train.epochs, schedule.paces)
+    try:
+        pace_epochs = epochs_per_pace(cfg.train.epochs, schedule.paces)
+    except ValueError as e:
+        raise RunError(f"train.epochs={cfg.train.epochs}: {e}") from None
     pace_of_epoch = [p + 1 for p, n in enumerate(pace_epochs) for _ in range(n)]
 
     torch.manual_seed(stream_seed(cfg.seed, fold_key, "init"))
