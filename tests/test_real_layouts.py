@@ -93,7 +93,9 @@ def test_oulu_variants_give_the_exact_counts(synth_root, tmp_path, variant):
 
 @pytest.mark.parametrize("images", ["original", "owners"])
 def test_a_missing_oulu_sequence_is_reported_and_shifts_no_label(synth_root, tmp_path, images):
-    tree = oulu_tree(synth_root / "oulu", tmp_path / "copy", cropped_parent="PreProcess_Img", drop="P003/Fear")
+    copy = oulu_tree(synth_root / "oulu", tmp_path / "copy", cropped_parent="PreProcess_Img", drop="P003/Fear")
+    acquire("oulu", [str(pack(tmp_path / "dl/oulu.zip", {"OULU-CASIA": copy}))], tmp_path / "raw", **QUIET)
+    tree = tmp_path / "raw"
     report = check_data("oulu", tree, images=images)
     n_seq = 6 * TINY.oulu_subjects - 1
     assert report.counts["sequences"] == n_seq and report.counts["sequences/fear"] == TINY.oulu_subjects - 1
