@@ -132,7 +132,9 @@ def train_epoch(model: SPNDLNet, opt: torch.optim.Optimizer, batches: Batches, p
     device = batches.device
     # Near-equal batches: no trailing batch of one, which BatchNorm cannot normalise.
     n_batches = math.ceil(len(perm) / cfg.train.batch_size)
-    loss_sum, correct = 0.0, 0
+    # Summed on the device: reading them back every step would stall a GPU once per batch.
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
     for idx in torch.tensor_split(perm, n_batches):
         idx = idx.to(device)
         t, r, y = batches.get(part, idx)
@@ -143,9 +145,9 @@ def train_epoch(model: SPNDLNet, opt: torch.optim.Optimizer, batches: Batches, p
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        loss_sum += float(loss.detach()) * len(idx)
-        correct += int((logits.argmax(1) == y).sum())
-    return loss_sum, correct
+        loss_sum += loss.detach() * len(idx)
+        correct += (logits.argmax(1) == y).sum()
+    return float(loss_sum), int(correct)
 
 
 def make_part(data: Prepared, rows: np.ndarray, device, reference_mode: str, cfg: Config, fold: int, name: str,
@@ -242,17 +244,17 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
     selected = np.ones(len(train_rows), bool)
     start_epoch = 1
     ckpt_path = out / "checkpoint.pt"
-    if ckpt_path.is_file() and restart_on_change:
-        if torch.load(ckpt_path, map_location="cpu", weights_only=True)["settings"] != settings:
-            log(f"{ckpt_path}: made with other settings; starting over")
-            for name in RUN_FILES:
-                (out / name).unlink(missing_ok=True)
-            shutil.rmtree(out / "paces", ignore_errors=True)
-    if ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if ck["settings"] != settings:
+    ck = torch.load(ckpt_path, map_location="cpu", weights_only=True) if ckpt_path.is_file() else None
+    if ck is not None and ck["settings"] != settings:
+        if not restart_on_change:
             raise RunError(f"{ckpt_path}: checkpoint was made with other settings; "
                            f"use another --out or delete the folder to start over")
+        log(f"{ckpt_path}: made with other settings; starting over")
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / "paces", ignore_errors=True)
+        ck = None
+    if ck is not None:
         model.load_state_dict(ck["model"])
         if ck["optimizer"] is not None:  # None once the run is complete
             opt.load_state_dict(ck["optimizer"])
@@ -276,7 +278,8 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
         t0 = time.perf_counter()
         pace = pace_of_epoch[epoch - 1]
         fraction = schedule.fraction(pace)
-        if pace != (pace_of_epoch[epoch - 2] if epoch > 1 else 0):
+        pace_starts = pace != (pace_of_epoch[epoch - 2] if epoch > 1 else 0)
+        if pace_starts:
             # Start of a pace: score every training sample with the current model (eq. 10)
             # and keep each class's easiest fraction (eq. 12).
             if cfg.train.pace_checkpoints and use_spl:
@@ -304,7 +307,8 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
         log(f"epoch {epoch}/{cfg.train.epochs} pace {pace} selected {int(selected.sum())} "
             f"loss {history[-1]['train_loss']:.4f} test acc {test_acc:.4f}")
         _save_csv(out / "history.csv", history, HISTORY_COLUMNS)
-        _save_csv(out / "spl_selection.csv", selection_rows, SELECTION_COLUMNS)
+        if pace_starts or epoch == start_epoch:  # it changes only when a pace starts
+            _save_csv(out / "spl_selection.csv", selection_rows, SELECTION_COLUMNS)
         # The last checkpoint drops the optimizer state (twice the model's size): nothing resumes
         # a finished run, and the runs folder is what DVC versions.
         last = epoch == cfg.train.epochs

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spndl.data.prepare import IMAGES_FILE as IMAGES, INFO, MANIFEST
+from spndl.data.prepare import IMAGES_FILE, INFO, MANIFEST
 from spndl.data.records import DataError
 from spndl.fsutil import sha256_files
 
@@ -37,19 +37,19 @@ class Prepared:
 
 def load_prepared(path: str | Path) -> Prepared:
     path = Path(path)
-    for name in (IMAGES, MANIFEST, INFO):
+    for name in (IMAGES_FILE, MANIFEST, INFO):
         if not (path / name).is_file():
             raise DataError(f"{path / name}: missing; run `spndl prepare` first")
     info = json.loads((path / INFO).read_text())
-    checksum = sha256_files([path / IMAGES, path / MANIFEST])
+    checksum = sha256_files([path / IMAGES_FILE, path / MANIFEST])
     if checksum != info.get("checksum"):
         raise DataError(f"{path}: images.npy or manifest.csv changed since prepare wrote them "
                         f"(checksum {checksum[:12]} != recorded {str(info.get('checksum'))[:12]})")
-    images = np.load(path / IMAGES)
+    images = np.load(path / IMAGES_FILE)
     manifest = pd.read_csv(path / MANIFEST, keep_default_na=False)
     top = max(manifest["target_index"].max(), manifest["reference_index"].max())
     if top >= len(images):
-        raise DataError(f"{path / MANIFEST}: image index {top} beyond the {len(images)} images in {IMAGES}")
+        raise DataError(f"{path / MANIFEST}: image index {top} beyond the {len(images)} images in {IMAGES_FILE}")
     return Prepared(path, images, manifest, info, checksum)
 
 
