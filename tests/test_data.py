@@ -38,12 +38,13 @@ def test_oulu_uses_vl_strong_only_and_pairs_every_sequence(synth_root, prepared)
     m = pd.read_csv(path / "manifest.csv")
     n_subjects = len(_truth(synth_root, "oulu")["subject"].unique())
     assert info["counts"]["sequences"] == 6 * n_subjects
-    # Each sequence gives its three peak frames, less those where the detector found no face,
-    # and each of those is listed.
+    # Each sequence gives its three peak frames, less each frame where the detector found no
+    # face (listed); a sequence whose neutral frame is missed gives none.
     excl = pd.read_csv(path / "exclusions.csv", keep_default_na=False)
     assert set(excl["reason"]) <= {"no face found by the detector", "neutral reference 000.jpeg unusable: sequence dropped"}
-    assert len(m) + (excl["reason"] == "no face found by the detector").sum() >= 3 * 6 * n_subjects
-    assert len(m) <= 3 * 6 * n_subjects
+    missed = excl[excl["reason"] == "no face found by the detector"].groupby("sequence")["path"].apply(list)
+    assert len(m) == sum(0 if any(p.endswith("/000.jpeg") for p in missed.get(s, [])) else 3 - len(missed.get(s, []))
+                         for s in _truth(synth_root, "oulu")["sequence"])
     assert m["target"].str.startswith("OriginalImg/VL/Strong/").all()
     assert (m["crop"] == "detector").all()
 

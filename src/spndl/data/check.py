@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 
 from spndl.data import ckplus
-from spndl.data.prepare import DEFAULT_IMAGES, is_synthetic, read_dataset
+from spndl.data.prepare import is_synthetic, pairing_frames, read_dataset, resolve_images
 from spndl.data.records import DataError, Exclusion
 from spndl.data.spec import CLASSES, EXPECTED, N_PEAK_FRAMES
 
@@ -68,22 +68,21 @@ def _landmarks_ok(path: Path) -> str | None:
     return None
 
 
-def _usable_frames(seq, picks, dataset) -> list[Exclusion]:
-    """The problems that would keep any of ``picks`` out of a sample."""
-    bad = []
+def _unusable(seq, picks: list[int], dataset: str) -> tuple[list[Exclusion], set[int]]:
+    """The problems that would keep any of ``picks`` out of a sample, and those frames' indices."""
+    bad, frames = [], set()
     for k in picks:
         frame = seq.frames[k]
         if not _readable(frame):
             bad.append(Exclusion(str(frame), "unreadable image", seq.sequence, seq.label))
+        elif dataset == "ckplus" and seq.landmarks is None:
+            bad.append(Exclusion(str(frame), "no Landmarks folder in this copy", seq.sequence, seq.label))
+        elif dataset == "ckplus" and (why := _landmarks_ok(seq.landmarks[k])):
+            bad.append(Exclusion(str(seq.landmarks[k]), why, seq.sequence, seq.label))
+        else:
             continue
-        if dataset == "ckplus":
-            if seq.landmarks is None:
-                bad.append(Exclusion(str(frame), "no Landmarks folder in this copy", seq.sequence, seq.label))
-                continue
-            why = _landmarks_ok(seq.landmarks[k])
-            if why:
-                bad.append(Exclusion(str(seq.landmarks[k]), why, seq.sequence, seq.label))
-    return bad
+        frames.add(k)
+    return bad, frames
 
 
 def _expected(dataset: str) -> dict:
@@ -100,7 +99,7 @@ def _expected(dataset: str) -> dict:
 
 def check_data(dataset: str, root: str | Path, images: str | None = None, allow_deviation: bool = False) -> CheckReport:
     """Count and check the tree at ``root`` as ``spndl prepare`` would read it."""
-    images = images or DEFAULT_IMAGES[dataset]
+    images, _ = resolve_images(dataset, images)
     read = read_dataset(dataset, root, images)
     anomalies = list(read.exclusions)
     classes = CLASSES[dataset]
@@ -108,7 +107,7 @@ def check_data(dataset: str, root: str | Path, images: str | None = None, allow_
     if dataset == "rafdb":
         usable = {"train": dict.fromkeys(classes, 0), "test": dict.fromkeys(classes, 0)}
         for seq in read.sequences:
-            bad = _usable_frames(seq, [0], dataset)
+            bad, _ = _unusable(seq, [0], dataset)
             anomalies += bad
             if not bad:
                 usable[seq.split][seq.label] += 1
@@ -119,18 +118,14 @@ def check_data(dataset: str, root: str | Path, images: str | None = None, allow_
         samples_per_class = dict.fromkeys(classes, 0)
         for seq in read.sequences:
             seq_per_class[seq.label] += 1
-            n = len(seq.frames)
-            if n < 1 + N_PEAK_FRAMES:
-                anomalies.append(Exclusion(str(seq.frames[0].parent), f"{n} frame(s): the pairing rule needs "
-                                           f"1 neutral + {N_PEAK_FRAMES} peak frames", seq.sequence, seq.label))
+            picks, short = pairing_frames(seq)
+            if short:
+                anomalies.append(short)
                 continue
-            picks = [0, *range(n - N_PEAK_FRAMES, n)]
-            bad = _usable_frames(seq, picks, dataset)
+            bad, bad_frames = _unusable(seq, picks, dataset)
             anomalies += bad
-            bad_frames = {Path(b.path).name.replace("_landmarks.txt", ".png") for b in bad}
-            if seq.frames[0].name in bad_frames:
-                continue  # no neutral reference: the sequence gives no sample
-            samples_per_class[seq.label] += sum(seq.frames[k].name not in bad_frames for k in picks[1:])
+            if 0 not in bad_frames:  # without its neutral reference a sequence gives no sample
+                samples_per_class[seq.label] += sum(k not in bad_frames for k in picks[1:])
         counts["samples"] = sum(samples_per_class.values())
         counts.update({f"sequences/{c}": n for c, n in seq_per_class.items()})
         counts.update({f"samples/{c}": n for c, n in samples_per_class.items()})

@@ -49,11 +49,14 @@ def _holds_subjects(d: Path) -> bool:
     return any(p.is_dir() and _SUBJECT.match(p.name) for p in d.iterdir())
 
 
-def read(root: str | Path) -> ReadResult:
+def read(root: str | Path, images: str = "original") -> ReadResult:
+    """CK+ ships one kind of image (``images`` is there for the readers' common signature)."""
     root = Path(root)
+    if images != "original":
+        raise DataError(f"CK+ images {images!r}: CK+ has only the original frames (cropped by their landmarks)")
     # Each part may sit one level deeper in a copy (Emotion_labels/Emotion/S005, or a
     # Landmarks.zip that holds Landmarks/Landmarks/S005): take the folder holding subjects.
-    images = require_dir(root, ("cohn-kanade-images",), "CK+ image", accept=_holds_subjects)
+    images_dir = require_dir(root, ("cohn-kanade-images",), "CK+ image", accept=_holds_subjects)
     emotion = require_dir(root, ("Emotion",), "CK+ Emotion label", accept=_holds_subjects)
     landmarks = find_dir(root, ("Landmarks",), accept=_holds_subjects)
     out = ReadResult("ckplus", root)
@@ -66,10 +69,10 @@ def read(root: str | Path) -> ReadResult:
         if _EMOTION.match(f.name):
             labels.setdefault((f.parent.parent.name, f.parent.name), []).append(f)
     for (subj, seq), files in labels.items():
-        if not (images / subj / seq).is_dir():
+        if not (images_dir / subj / seq).is_dir():
             out.exclusions.append(Exclusion(str(files[0]), "label file has no frame folder", f"{subj}/{seq}"))
 
-    for seq_dir in sorted(p for p in images.glob("*/*") if p.is_dir()):
+    for seq_dir in sorted(p for p in images_dir.glob("*/*") if p.is_dir()):
         subj, seq = seq_dir.parent.name, seq_dir.name
         name = f"{subj}/{seq}"
         frames = sorted(p for p in seq_dir.iterdir() if _FRAME.match(p.name))
@@ -110,4 +113,5 @@ def read(root: str | Path) -> ReadResult:
     out.counts = {"subjects": len(subjects), "sequences": n_seq,
                   "labelled_sequences": sum(len(v) > 0 for v in labels.values()),
                   "labelled_subjects": len(labelled_subjects)}
+    out.layout = {"images": images, "folder": str(images_dir.relative_to(root))}
     return out

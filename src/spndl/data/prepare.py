@@ -105,6 +105,26 @@ IMAGES = {"ckplus": {"original": "landmarks"},
 DEFAULT_IMAGES = {"ckplus": "original", "oulu": "original", "rafdb": "aligned"}
 
 
+def pairing_frames(seq: Sequence) -> tuple[list[int], Exclusion | None]:
+    """The frames the pairing rule uses (section 4.1): the first (neutral reference) and the
+    last three (peak targets); or the exclusion of a sequence too short for them."""
+    n = len(seq.frames)
+    if n < 1 + N_PEAK_FRAMES:
+        return [], Exclusion(str(seq.frames[0].parent), f"{n} frame(s): the pairing rule needs 1 neutral "
+                             f"+ {N_PEAK_FRAMES} peak frames", seq.sequence, seq.label)
+    return [0, *range(n - N_PEAK_FRAMES, n)], None
+
+
+def resolve_images(dataset: str, images: str | None) -> tuple[str, str]:
+    """(images, crop): the kind of images read (default per dataset) and how faces are cut from them."""
+    if dataset not in READERS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(READERS)}")
+    images = images or DEFAULT_IMAGES[dataset]
+    if images not in IMAGES[dataset]:
+        raise DataError(f"{dataset}: images {images!r}: choose one of {', '.join(IMAGES[dataset])}")
+    return images, IMAGES[dataset][images]
+
+
 def _faces(seq: Sequence, picks: list[int], size: int, crop: str, detector: FaceDetector | None):
     if crop == "landmarks":
         return _ckplus_faces(seq, picks, size)
@@ -132,12 +152,10 @@ def build_samples(read: ReadResult, size: int, crop: str, detector: FaceDetector
                              "target_index": faces.add(seq.frames[0], got[0]), "reference_index": -1,
                              "split": seq.split, "crop": how[0]})
             continue
-        n = len(seq.frames)
-        if n < 1 + N_PEAK_FRAMES:
-            excl.append(Exclusion(str(seq.frames[0].parent), f"{n} frame(s): the pairing rule needs 1 neutral "
-                                  f"+ {N_PEAK_FRAMES} peak frames", seq.sequence, seq.label))
+        picks, short = pairing_frames(seq)
+        if short:
+            excl.append(short)
             continue
-        picks = [0] + list(range(n - N_PEAK_FRAMES, n))
         got, bad, how = _faces(seq, picks, size, crop, detector)
         excl.extend(bad)
         if 0 not in got:
@@ -164,22 +182,16 @@ def is_synthetic(root: Path) -> bool:
 
 def read_dataset(dataset: str, root: str | Path, images: str | None = None) -> ReadResult:
     """The reader's result for ``dataset`` at ``root``, from the ``images`` variant (``IMAGES``)."""
-    if dataset not in READERS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(READERS)}")
-    images = images or DEFAULT_IMAGES[dataset]
-    if images not in IMAGES[dataset]:
-        raise DataError(f"{dataset}: images {images!r}: choose one of {', '.join(IMAGES[dataset])}")
-    root = Path(root).resolve()
-    return ckplus.read(root) if dataset == "ckplus" else READERS[dataset](root, images=images)
+    images, _ = resolve_images(dataset, images)
+    return READERS[dataset](Path(root).resolve(), images=images)
 
 
 def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 64, fold_rule: str = "modulo",
             n_folds: int = 10, seed: int = 0, images: str | None = None) -> dict:
     """Read, pair, crop and fold one dataset into ``out``; returns the dataset.json content."""
-    images = images or DEFAULT_IMAGES.get(dataset, "")
+    images, crop = resolve_images(dataset, images)
     read = read_dataset(dataset, root, images)
     root, out = read.root, Path(out)
-    crop = IMAGES[dataset][images]
     rows, images_arr, excl = build_samples(read, size, crop, FaceDetector() if crop == "detector" else None)
     if not rows:
         raise DataError(f"{root}: no usable {dataset} samples ({len(excl)} exclusions)")
@@ -188,7 +200,7 @@ def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 64, fol
     manifest.insert(3, "label", manifest["label_name"].map(classes.index).astype(int))
     info = {"dataset": dataset, "classes": classes, "size": size, "root": str(root),
             "synthetic": is_synthetic(root), "spndl_version": __version__,
-            "images": images, "crop": crop, "acquired": read_record(root),
+            "images": images, "crop": crop, "layout": read.layout, "acquired": read_record(root),
             "pairing": f"first frame x last {N_PEAK_FRAMES} frames" if dataset != "rafdb" else "single images",
             "counts": {**read.counts, "samples": len(manifest), "images": len(images_arr),
                        "samples_per_class": manifest["label_name"].value_counts().reindex(classes, fill_value=0).to_dict(),
