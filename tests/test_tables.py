@@ -74,6 +74,16 @@ def test_a_dataset_left_out_drops_its_rows(runs, tmp_path):
     assert not any(c.startswith("oulu") for c in t4.columns)
 
 
+def test_a_variant_left_out_leaves_its_ablation_cells_empty(runs, tmp_path):
+    dirs, accs = runs
+    write_tables([d for d in dirs if d.parent.name != "spl"], tmp_path / "t")
+    t4 = pd.read_csv(tmp_path / "t/table4.csv")
+    assert t4.loc[t4["variant"] == "spl", ["ckplus_reproduced_mean", "oulu_difference"]].isna().all().all()
+    assert t4.loc[t4["variant"] == "ndf", "ckplus_reproduced_mean"].notna().all()
+    row = next(ln for ln in (tmp_path / "t/table4.md").read_text().splitlines() if ln.startswith("| no | yes |"))
+    assert row == "| no | yes | 99.08 |  ±  |  | 88.33 |  ±  |  |"
+
+
 def test_an_unfinished_run_is_an_error(tmp_path):
     (tmp_path / "r").mkdir()
     with pytest.raises(FileNotFoundError, match="no metrics"):

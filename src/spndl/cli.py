@@ -66,9 +66,8 @@ def cmd_prepare(a):
 
 def cmd_train(a):
     from spndl.config import load_config
-    from spndl.train import train
-
     from spndl.devices import training_device
+    from spndl.train import train
 
     cfg = load_config(a.config or [], a.set or [])
     with training_device(cfg.train.device, a.gpu_slots, a.lock_dir) as device:
@@ -87,9 +86,8 @@ def cmd_evidence(a):
     from spndl.evidence import run_evidence
 
     prepared = dict(item.split("=", 1) for item in a.data)
-    s = run_evidence(prepared, a.out, _folds(a.folds), a.config or [], a.set or [])
+    run_evidence(prepared, a.out, _folds(a.folds), a.config or [], a.set or [])
     print((Path(a.out) / "evidence.md").read_text())
-    return s
 
 
 def cmd_demo(a):

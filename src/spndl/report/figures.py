@@ -111,8 +111,7 @@ def fig7_tsne(features: dict[int, Path], selection: Path, classes: tuple[str, ..
     fig, axes = plt.subplots(1, len(features), figsize=(5.4 * len(features), 4.8), squeeze=False)
     for ax, (pace, path) in zip(axes[0], sorted(features.items())):
         f = np.load(path)
-        names = np.array(json.loads(str(f["classes"]))) if "classes" in f else None
-        label_names = names[f["label"]] if names is not None else f["label"].astype(str)
+        label_names = np.array(json.loads(str(f["classes"])))[f["label"]]
         keep = np.isin(label_names, classes)
         s = sel[sel["pace"] == pace].set_index("sample_id")["selected"]
         excluded = ~s.loc[f["sample_id"][keep]].to_numpy().astype(bool)

@@ -79,8 +79,8 @@ def data_notes(check_files: list[str | Path] = (), prepared_dirs: list[str | Pat
     return {ds: " ".join(v) for ds, v in notes.items()}
 
 
-def _fmt(x, nd=2):
-    return "" if pd.isna(x) else f"{x:.{nd}f}"
+def _fmt(x, nd=2, sign=False):
+    return "" if pd.isna(x) else f"{x:{'+' if sign else ''}.{nd}f}"
 
 
 def paper_table(name: str, summary: pd.DataFrame) -> pd.DataFrame:
@@ -104,11 +104,12 @@ def paper_table(name: str, summary: pd.DataFrame) -> pd.DataFrame:
 
 def ablation_table(summary: pd.DataFrame) -> pd.DataFrame:
     rows = []
+    run = {ds for ds, _ in summary.index}
     for ndf, spl, variant, paper in ABLATION:
         row = {"NDFs": "yes" if ndf else "no", "SPL": "yes" if spl else "no", "variant": variant}
         for ds in ("ckplus", "oulu"):
-            if (ds, "baseline") not in summary.index and (ds, variant) not in summary.index:
-                continue  # dataset left out
+            if ds not in run:
+                continue  # dataset left out of params
             s = summary.loc[(ds, variant)] if (ds, variant) in summary.index else None
             row[f"{ds}_paper"] = paper[ds]
             row[f"{ds}_reproduced_mean"] = None if s is None else s["mean"]
@@ -154,7 +155,7 @@ def _md_ablation(df, notes) -> str:
              "| --- | --- |" + " ---: | ---: | ---: |" * len(ds)]
     for r in df.to_dict("records"):
         cells = [f"{r[f'{d}_paper']:.2f} | {_fmt(r[f'{d}_reproduced_mean'])} ± {_fmt(r[f'{d}_reproduced_std'])} | "
-                 f"{r[f'{d}_difference']:+.2f}" for d in ds]
+                 f"{_fmt(r[f'{d}_difference'], sign=True)}" for d in ds]
         lines.append(f"| {r['NDFs']} | {r['SPL']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
