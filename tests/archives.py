@@ -28,7 +28,7 @@ def ckplus_zips(ck: Path, out: Path, nested: bool) -> list[Path]:
     """CK+ as its three zips: images, Emotion labels, Landmarks; ``nested`` adds the extra level
     some copies have (``extended-cohn-kanade-images/cohn-kanade-images/...``)."""
     outer = ("extended-cohn-kanade-images/", "Emotion_labels/", "Landmarks/") if nested else ("", "", "")
-    return [pack(out / "extended-cohn-kanade-images.zip", {f"{outer[0]}cohn-kanade-images": ck / "cohn-kanade-images"}),
+    return [pack(out / "cohn-kanade-images.zip", {f"{outer[0]}cohn-kanade-images": ck / "cohn-kanade-images"}),
             pack(out / "Emotion_labels.zip", {f"{outer[1]}Emotion": ck / "Emotion"}),
             pack(out / "Landmarks.zip", {f"{outer[2]}Landmarks": ck / "Landmarks"})]
 

@@ -41,7 +41,7 @@ def test_ckplus_three_zips_give_the_exact_counts(synth_root, tmp_path, nested):
     written = _truth(synth_root, "ckplus").query("written_label != ''")["written_label"].value_counts()
     assert c["samples"] == 3 * sum(TINY.ck_labelled.values())
     assert c["samples_per_class"] == {k: 3 * int(written.get(k, 0)) for k in c["samples_per_class"]}
-    assert info["acquired"]["sources"][0]["name"] == "extended-cohn-kanade-images.zip"
+    assert info["acquired"]["sources"][0]["name"] == "cohn-kanade-images.zip"
     assert not info["synthetic"]  # the archives hold no SYNTHETIC.txt: the check treats them as real
     report = check_data("ckplus", tmp_path / "raw")
     assert report.counts["samples"] == c["samples"] and report.anomalies == []
