@@ -4,6 +4,8 @@ import sys
 
 import yaml
 
+from spndl.data.acquire import is_url  # the same test as `spndl acquire` for which sources are URLs
+
 # The environment that runs snakemake also provides the `spndl` command, activated or not.
 shell.prefix(f'export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
 
@@ -50,7 +52,7 @@ def real_source(dataset):
 
 def local_sources(wildcards):
     """Sources on this machine: Snakemake reruns acquisition when one changes."""
-    return [s for s in real_source(wildcards.dataset)["sources"] if "://" not in s]
+    return [s for s in real_source(wildcards.dataset)["sources"] if not is_url(s)]
 
 
 def acquire_args(wildcards):
