@@ -46,3 +46,20 @@ def oulu_tree(oulu: Path, out: Path, original_level: bool = True, cropped_parent
         for strong in (top / "VL" / "Strong", out / (cropped_parent or "-") / "VL_Acropped" / "Strong"):
             shutil.rmtree(strong / drop, ignore_errors=True)
     return out
+
+
+def rafdb_packed_images(basic: Path, out: Path, own_folder: bool = True) -> Path:
+    """RAF-DB's ``basic`` folder as the owners ship it: ``Image/aligned.zip`` and
+    ``Image/original.zip`` in place of the image folders; ``own_folder`` puts the
+    images under ``aligned/`` inside the zip, otherwise at its top."""
+    shutil.copytree(basic, out, ignore=shutil.ignore_patterns("Image"))
+    (out / "Image").mkdir()
+    for kind in ("aligned", "original"):
+        folder = basic / "Image" / kind
+        if own_folder:
+            pack(out / "Image" / f"{kind}.zip", {kind: folder})
+        else:
+            with zipfile.ZipFile(out / "Image" / f"{kind}.zip", "w") as z:
+                for p in sorted(folder.iterdir()):
+                    z.write(p, p.name)
+    return out

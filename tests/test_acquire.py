@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 import zipfile
 from pathlib import Path
@@ -163,3 +164,29 @@ def test_missing_source_and_unknown_archive_type_name_the_file(tmp_path):
         acquire("ckplus", [str(tmp_path / "data.rar")], tmp_path / "raw", log=lambda s: None)
     with pytest.raises(DataError, match="2 checksums for 1 sources"):
         acquire("ckplus", [str(tmp_path / "data.rar")], tmp_path / "raw", sha256=["-", "-"], log=lambda s: None)
+
+
+def test_an_archive_inside_a_source_is_checked_like_any_other(tmp_path):
+    inner = _zip_with(tmp_path / "aligned.zip", "../../../escaped.txt")
+    basic = tmp_path / "basic"
+    (basic / "Image").mkdir(parents=True)
+    inner.rename(basic / "Image/aligned.zip")
+    outer = pack(tmp_path / "dl/basic.zip", {"basic": basic})
+    # A folder source's contents are copied, an archive's members keep their top folder.
+    for src, inside in ((basic, "Image/aligned.zip"), (outer, "basic/Image/aligned.zip")):
+        with pytest.raises(DataError, match=re.escape(f"{src}!{inside}: refused member '../../../escaped.txt'")):
+            acquire("rafdb", [str(src)], tmp_path / "raw/rafdb", log=lambda s: None)
+        assert list((tmp_path / "raw").iterdir()) == []
+    assert not (tmp_path.parent / "escaped.txt").exists()
+
+
+def test_an_archive_beside_a_folder_of_its_name_is_left_packed(tmp_path):
+    image = tmp_path / "basic/Image"
+    (image / "aligned").mkdir(parents=True)
+    (image / "aligned/train_00001_aligned.jpg").write_bytes(b"jpeg")
+    _zip_with(image / "aligned.zip", "aligned/train_00002_aligned.jpg")
+    logged = []
+    rec = acquire("rafdb", [str(tmp_path / "basic")], tmp_path / "raw", log=logged.append)
+    assert sorted(p.name for p in (tmp_path / "raw/Image").iterdir()) == ["aligned", "aligned.zip"]
+    assert [p.name for p in (tmp_path / "raw/Image/aligned").iterdir()] == ["train_00001_aligned.jpg"]
+    assert rec["unpacked_inside"] == [] and "left Image/aligned.zip packed: Image/aligned is already there" in logged

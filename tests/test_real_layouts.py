@@ -9,14 +9,16 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from archives import ckplus_zips, oulu_tree, pack
+from archives import ckplus_zips, oulu_tree, pack, rafdb_packed_images
 
 from spndl.cli import main
 from spndl.data.acquire import acquire
 from spndl.data.check import check_data
 from spndl.data.crop import FaceDetector, crop_resize
 from spndl.data.prepare import prepare
+from spndl.data.records import DataError
 from spndl.data.spec import OULU_CLASSES, RAFDB_CODES
+from spndl.fsutil import sha256_file
 from spndl.synth.layouts import SIZES
 
 TINY = SIZES["tiny"]
@@ -132,6 +134,26 @@ def test_rafdb_label_file_with_aligned_images_and_with_originals_and_the_detecto
     report = check_data("rafdb", tmp_path / "raw", images="original")
     assert report.counts["train"] == sum(TINY.raf_train.values())
     assert report.counts["test/happy"] == TINY.raf_test["happy"]
+
+
+@pytest.mark.parametrize("own_folder", [True, False], ids=["aligned/ inside", "flat"])
+def test_rafdb_images_packed_inside_basic_are_unpacked_by_acquire(synth_root, tmp_path, own_folder):
+    basic = rafdb_packed_images(synth_root / "rafdb/basic", tmp_path / "dl/basic", own_folder)
+    with pytest.raises(DataError, match="aligned.zip beside it is still packed"):
+        prepare("rafdb", basic, tmp_path / "unusable", size=32)
+    archive = pack(tmp_path / "dl/basic.zip", {"basic": basic})
+    rec = acquire("rafdb", [str(archive)], tmp_path / "raw", **QUIET)
+    image = tmp_path / "raw/basic/Image"
+    assert sorted(p.name for p in image.iterdir()) == ["aligned", "original"]  # the zips are gone
+    for kind in ("aligned", "original"):
+        assert sorted(p.name for p in (image / kind).iterdir()) == \
+            sorted(p.name for p in (synth_root / "rafdb/basic/Image" / kind).iterdir())
+    assert [(n["archive"], n["unpacked_to"], n["sha256"]) for n in rec["unpacked_inside"]] == \
+        [(f"basic/Image/{k}.zip", f"basic/Image/{k}", sha256_file(basic / f"Image/{k}.zip"))
+         for k in ("aligned", "original")]
+    report = check_data("rafdb", tmp_path / "raw")
+    assert (report.counts["train"], report.counts["test"]) == \
+        (sum(TINY.raf_train.values()), sum(TINY.raf_test.values()))
 
 
 def test_check_data_lists_every_anomaly_with_its_path(synth_root, tmp_path):

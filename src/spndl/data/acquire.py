@@ -11,7 +11,9 @@ or ``..``, links that leave the target, and device files; it unpacks into a
 temporary folder that is renamed into place only when every source is in,
 so a bad or truncated archive leaves no partial tree behind. Two sources that
 put different bytes at the same path are an error, identical copies (a
-README in every zip) are not.
+README in every zip) are not. An archive found inside a source (RAF-DB's
+``basic/Image/aligned.zip``) is unpacked where it lies, under the same checks,
+unless a folder of its name is already beside it.
 """
 
 from __future__ import annotations
@@ -56,13 +58,17 @@ def is_url(src: str) -> bool:
     return urllib.parse.urlparse(src).scheme in URL_SCHEMES
 
 
-def archive_kind(path: Path) -> str:
+def archive_suffix(path: Path) -> str | None:
+    """The archive suffix ``path`` ends with (``.tar.gz`` before ``.gz``), or None."""
     name = path.name.lower()
-    if name.endswith(".zip"):
-        return "zip"
-    if any(name.endswith(s) for s in ARCHIVE_SUFFIXES):
-        return "tar"
-    raise DataError(f"{path}: not a folder nor a known archive ({', '.join(ARCHIVE_SUFFIXES)})")
+    return next((s for s in sorted(ARCHIVE_SUFFIXES, key=len, reverse=True) if name.endswith(s)), None)
+
+
+def archive_kind(path: Path) -> str:
+    suffix = archive_suffix(path)
+    if suffix is None:
+        raise DataError(f"{path}: not a folder nor a known archive ({', '.join(ARCHIVE_SUFFIXES)})")
+    return "zip" if suffix == ".zip" else "tar"
 
 
 def download(url: str, dest_dir: Path) -> Path:
@@ -88,7 +94,7 @@ def _bad_name(name: str) -> str | None:
     return None
 
 
-def _check_zip(path: Path, zf: zipfile.ZipFile) -> None:
+def _check_zip(path: Path | str, zf: zipfile.ZipFile) -> None:
     for info in zf.infolist():
         why = _bad_name(info.filename)
         mode = info.external_attr >> 16
@@ -105,7 +111,7 @@ def _check_zip(path: Path, zf: zipfile.ZipFile) -> None:
             raise DataError(f"{path}: refused member {info.filename!r}: {why}; nothing was extracted")
 
 
-def _check_tar(path: Path, tf: tarfile.TarFile, dest: Path) -> None:
+def _check_tar(path: Path | str, tf: tarfile.TarFile, dest: Path) -> None:
     for m in tf.getmembers():
         why = _bad_name(m.name)
         if why is None:
@@ -121,19 +127,23 @@ def _check_tar(path: Path, tf: tarfile.TarFile, dest: Path) -> None:
             raise DataError(f"{path}: refused member {m.name!r}: {why}; nothing was extracted")
 
 
-def extract(path: Path, dest: Path) -> None:
-    """Check every member of the archive ``path``, then extract it into the empty folder ``dest``."""
+def extract(path: Path, dest: Path, name: str | None = None) -> None:
+    """Check every member of the archive ``path``, then extract it into the empty folder ``dest``.
+
+    ``name`` is how errors call the archive (an archive inside a source), ``path`` by default.
+    """
+    name = name or str(path)
     try:
         if archive_kind(path) == "zip":
             with zipfile.ZipFile(path) as zf:
-                _check_zip(path, zf)
+                _check_zip(name, zf)
                 zf.extractall(dest)
         else:
             with tarfile.open(path, "r:*") as tf:
-                _check_tar(path, tf, dest)
+                _check_tar(name, tf, dest)
                 tf.extractall(dest, filter="data")
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as e:
-        raise DataError(f"{path}: corrupted or truncated archive ({e})") from None
+        raise DataError(f"{name}: corrupted or truncated archive ({e})") from None
 
 
 def merge_into(src: Path, dest: Path, origin: str) -> None:
@@ -148,6 +158,42 @@ def merge_into(src: Path, dest: Path, origin: str) -> None:
                     continue
                 raise DataError(f"{origin}: {rel / f} is also in an earlier source, with other content")
             os.replace(a, b)
+
+
+def unpack_nested(tree: Path, origin: str, log=print) -> list[dict]:
+    """Unpack the archives inside the unpacked source ``origin`` (at ``tree``) where they lie.
+
+    RAF-DB's ``basic`` folder ships its images as ``Image/aligned.zip`` (and
+    ``original.zip``), which the reader needs as folders. An archive holding one
+    folder of its own name (``aligned/...``) is unpacked beside itself, any other
+    into a folder of its name; the archive then leaves the tree (its digest stays
+    in the record). A folder of that name already there wins and the archive is
+    left packed. One level only: archives inside these are not opened. Returns
+    their records; errors name them as ``origin!inner/path``.
+    """
+    records = []
+    for path in sorted(p for p in tree.rglob("*") if p.is_file() and archive_suffix(p)):
+        rel = path.relative_to(tree)
+        stem = path.name[: -len(archive_suffix(path))]
+        target = path.parent / stem
+        if target.exists():
+            log(f"left {rel} packed: {rel.parent / stem} is already there")
+            continue
+        digest, size = sha256_file(path), path.stat().st_size
+        log(f"unpacking {rel} (sha256 {digest[:12]}...)")
+        stage = Path(tempfile.mkdtemp(prefix=".stage.", dir=tree))
+        try:
+            extract(path, stage, name=f"{origin}!{rel}")
+            top = list(stage.iterdir())
+            own_folder = len(top) == 1 and top[0].is_dir() and top[0].name == stem
+            target.mkdir()
+            merge_into(top[0] if own_folder else stage, target, f"{origin}!{rel}")
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        path.unlink()
+        records.append({"source": origin, "archive": str(rel), "sha256": digest, "bytes": size,
+                        "unpacked_to": str(target.relative_to(tree))})
+    return records
 
 
 def _copy_tree(src: Path, dest: Path) -> None:
@@ -180,6 +226,7 @@ def acquire(dataset: str, sources: list[str], out: str | Path, sha256: list[str 
     if keep:
         keep.mkdir(parents=True, exist_ok=True)
     records: list[Source] = []
+    nested: list[dict] = []
     to_keep: list[tuple[Path, Path]] = []
     with tempfile.TemporaryDirectory(prefix=".spndl-download.", dir=out.parent if out.parent.exists() else None) as dl, \
             atomic_dir(out) as tmp:
@@ -196,29 +243,32 @@ def acquire(dataset: str, sources: list[str], out: str | Path, sha256: list[str 
                 if want:
                     raise DataError(f"{path}: a folder has no sha256; give checksums for archives only")
                 log(f"copying folder {path}")
-                _copy_tree(path, tmp)
-                records.append(Source(src, "folder", path.name, None, None, None))
-                continue
-            archive_kind(path)
-            digest = sha256_file(path)
-            if want and digest != want:
-                raise DataError(f"{path}: sha256 is {digest}, params expect {want}; nothing was extracted")
-            kept = str(keep / path.name) if keep else None
-            if keep and path.parent.resolve() != keep.resolve():
-                to_keep.append((path, keep / path.name))
-            log(f"extracting {path.name} (sha256 {digest[:12]}...)")
+                record = Source(src, "folder", path.name, None, None, None)
+            else:
+                archive_kind(path)
+                digest = sha256_file(path)
+                if want and digest != want:
+                    raise DataError(f"{path}: sha256 is {digest}, params expect {want}; nothing was extracted")
+                kept = str(keep / path.name) if keep else None
+                if keep and path.parent.resolve() != keep.resolve():
+                    to_keep.append((path, keep / path.name))
+                log(f"extracting {path.name} (sha256 {digest[:12]}...)")
+                record = Source(src, "archive", path.name, digest, want, path.stat().st_size, kept)
+            # Each source is unpacked on its own first, so that an archive inside it is
+            # named by its source, and a clash between sources is caught file by file.
             stage = Path(tempfile.mkdtemp(prefix=".stage.", dir=tmp))
             try:
-                extract(path, stage)
+                _copy_tree(path, stage) if path.is_dir() else extract(path, stage)
+                nested += unpack_nested(stage, str(path), log)
                 merge_into(stage, tmp, str(path))
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
-            records.append(Source(src, "archive", path.name, digest, want, path.stat().st_size, kept))
+            records.append(record)
         # Copies are made once every source is in, so a failed acquisition keeps none.
         for src_path, dest in to_keep:
             with atomic_path(dest) as t:
                 shutil.copyfile(src_path, t)
-        record = {"dataset": dataset, "sources": [asdict(r) for r in records],
+        record = {"dataset": dataset, "sources": [asdict(r) for r in records], "unpacked_inside": nested,
                   "acquired_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "spndl_version": __version__}
         (tmp / ACQUIRED_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return record

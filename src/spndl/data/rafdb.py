@@ -35,7 +35,9 @@ def read(root: str | Path, images: str = "aligned") -> ReadResult:
         raise DataError(f"{label_file}: label file not found")
     folder = basic / "Image" / images
     if not folder.is_dir():
-        raise DataError(f"{folder}: image folder not found (images={images})")
+        packed = [a.name for a in sorted(folder.parent.glob(f"{images}.*")) if a.is_file()]
+        hint = f"; {packed[0]} beside it is still packed: `spndl acquire` unpacks it" if packed else ""
+        raise DataError(f"{folder}: image folder not found (images={images}){hint}")
     out = ReadResult("rafdb", root)
     seen = set()
     for lineno, line in enumerate(label_file.read_text().splitlines(), start=1):
