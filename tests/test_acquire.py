@@ -190,3 +190,17 @@ def test_an_archive_beside_a_folder_of_its_name_is_left_packed(tmp_path):
     assert sorted(p.name for p in (tmp_path / "raw/Image").iterdir()) == ["aligned", "aligned.zip"]
     assert [p.name for p in (tmp_path / "raw/Image/aligned").iterdir()] == ["train_00001_aligned.jpg"]
     assert rec["unpacked_inside"] == [] and "left Image/aligned.zip packed: Image/aligned is already there" in logged
+
+
+def test_macos_metadata_files_named_like_archives_are_not_opened(tmp_path):
+    basic = tmp_path / "basic"
+    (basic / "Image").mkdir(parents=True)
+    with zipfile.ZipFile(basic / "Image/aligned.zip", "w") as z:
+        z.writestr("aligned/train_00002_aligned.jpg", b"jpeg")
+    (basic / "Image/._aligned.zip").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+    (tmp_path / "mac/__MACOSX/basic/Image").mkdir(parents=True)
+    (tmp_path / "mac/__MACOSX/basic/Image/aligned.zip").write_bytes(b"\x00\x05\x16\x07")
+    rec = acquire("rafdb", [str(basic), str(tmp_path / "mac")], tmp_path / "raw", log=lambda s: None)
+    assert [n["archive"] for n in rec["unpacked_inside"]] == ["Image/aligned.zip"]
+    assert (tmp_path / "raw/Image/aligned/train_00002_aligned.jpg").is_file()
+    assert (tmp_path / "raw/Image/._aligned.zip").is_file()

@@ -172,7 +172,10 @@ def unpack_nested(tree: Path, origin: str, log=print) -> list[dict]:
     their records; errors name them as ``origin!inner/path``.
     """
     records = []
-    for path in sorted(p for p in tree.rglob("*") if p.is_file() and archive_suffix(p)):
+    # A zip made on macOS carries AppleDouble companions (__MACOSX/.../._aligned.zip)
+    # whose names end like archives but which hold only file metadata.
+    for path in sorted(p for p in tree.rglob("*") if p.is_file() and archive_suffix(p)
+                       and not p.name.startswith("._") and "__MACOSX" not in p.relative_to(tree).parts):
         rel = path.relative_to(tree)
         stem = path.name[: -len(archive_suffix(path))]
         target = path.parent / stem
