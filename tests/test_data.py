@@ -133,11 +133,12 @@ def test_rafdb_missing_image_and_unlisted_image_are_reported(synth_root, tmp_pat
     gone.unlink()
     extra = aligned / "train_99999_aligned.jpg"
     shutil.copy(sorted(aligned.glob("test_*"))[0], extra)
+    (aligned / "._train_00001_aligned.jpg").write_bytes(b"\x00\x05\x16\x07")  # macOS metadata, not an image
     prepare("rafdb", root, tmp_path / "out", size=32)
     excl = pd.read_csv(tmp_path / "out/exclusions.csv", keep_default_na=False)
     reasons = dict(zip(excl["path"], excl["reason"]))
-    assert reasons[str(gone)] == "listed in the label file but missing"
-    assert reasons[str(extra)] == "image has no line in the label file"
+    assert reasons == {str(gone): "listed in the label file but missing",
+                       str(extra): "image has no line in the label file"}
 
 
 def test_missing_dataset_folder_is_a_clear_error(tmp_path):

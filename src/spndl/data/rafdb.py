@@ -63,7 +63,8 @@ def read(root: str | Path, images: str = "aligned") -> ReadResult:
             continue
         out.sequences.append(Sequence(Path(name).stem, name, RAFDB_CODES[code], [image], split=split))
     for image in sorted(folder.glob("*.jpg")):
-        if image.name.replace("_aligned", "") not in seen:
+        # '._x.jpg': macOS metadata beside a copy on a foreign disk, not an image.
+        if image.name.replace("_aligned", "") not in seen and not image.name.startswith("._"):
             out.exclusions.append(Exclusion(str(image), "image has no line in the label file"))
     out.counts = {s: sum(q.split == s for q in out.sequences) for s in ("train", "test")}
     out.layout = {"images": images, "folder": str(folder.relative_to(root))}
