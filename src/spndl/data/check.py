@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 
 from spndl.data import ckplus
-from spndl.data.prepare import is_synthetic, pairing_frames, read_dataset, resolve_images
+from spndl.data.prepare import is_synthetic, pairing_frames, read_dataset
 from spndl.data.records import DataError, Exclusion
 from spndl.data.spec import CLASSES, EXPECTED, N_PEAK_FRAMES
 
@@ -99,8 +99,7 @@ def _expected(dataset: str) -> dict:
 
 def check_data(dataset: str, root: str | Path, images: str | None = None, allow_deviation: bool = False) -> CheckReport:
     """Count and check the tree at ``root`` as ``spndl prepare`` would read it."""
-    images, _ = resolve_images(dataset, images)
-    read = read_dataset(dataset, root, images)
+    read, images, _ = read_dataset(dataset, root, images)
     anomalies = list(read.exclusions)
     classes = CLASSES[dataset]
     counts = dict(read.counts)

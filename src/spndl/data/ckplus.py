@@ -20,6 +20,8 @@ from spndl.data.spec import CKPLUS_CODES
 _FRAME = re.compile(r"^(S\d+)_(\d+)_(\d+)\.png$", re.IGNORECASE)
 _SUBJECT = re.compile(r"^S\d+$", re.IGNORECASE)
 _EMOTION = re.compile(r"^(S\d+)_(\d+)_(\d+)_emotion\.txt$", re.IGNORECASE)
+# The images read -> how prepare cuts faces from them: CK+ has only its frames, cut by landmarks.
+IMAGES = {"original": "landmarks"}
 
 
 def read_emotion(path: Path) -> int:
@@ -52,7 +54,7 @@ def _holds_subjects(d: Path) -> bool:
 def read(root: str | Path, images: str = "original") -> ReadResult:
     """CK+ ships one kind of image (``images`` is there for the readers' common signature)."""
     root = Path(root)
-    if images != "original":
+    if images not in IMAGES:
         raise DataError(f"CK+ images {images!r}: CK+ has only the original frames (cropped by their landmarks)")
     # Each part may sit one level deeper in a copy (Emotion_labels/Emotion/S005, or a
     # Landmarks.zip that holds Landmarks/Landmarks/S005): take the folder holding subjects.

@@ -23,7 +23,9 @@ _FRAME = re.compile(r"^(\d+)\.jpe?g$", re.IGNORECASE)
 _SUBJECT = re.compile(r"^P(\d+)$")
 CROPPED_PARENTS = ("PreProcess", "PreProcess_Img", "PreProcessImg")
 CROPPED_VL = "VL_Acropped"
-IMAGES = ("original", "owners")  # detector crops of the originals | the owners' cropped copy
+# The images read -> how prepare cuts faces from them (the originals by the face detector, the
+# owners' cropped copy whole); the first is the default.
+IMAGES = {"original": "detector", "owners": "owners"}
 
 
 def find_vl_strong(root: Path) -> Path:

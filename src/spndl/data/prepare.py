@@ -98,11 +98,9 @@ def _whole_faces(seq: Sequence, picks: list[int], size: int, how: str):
     return faces, excl, {k: how for k in faces}
 
 
-# How each dataset's faces are cut, by the images read (spndl prepare --images).
-IMAGES = {"ckplus": {"original": "landmarks"},
-          "oulu": {"original": "detector", "owners": "owners"},
-          "rafdb": {"aligned": "aligned", "original": "detector"}}
-DEFAULT_IMAGES = {"ckplus": "original", "oulu": "original", "rafdb": "aligned"}
+# How each dataset's faces are cut, by the images read (spndl prepare --images); each
+# reader's first entry is its default.
+IMAGES = {"ckplus": ckplus.IMAGES, "oulu": oulu.IMAGES, "rafdb": rafdb.IMAGES}
 
 
 def pairing_frames(seq: Sequence) -> tuple[list[int], Exclusion | None]:
@@ -119,7 +117,7 @@ def resolve_images(dataset: str, images: str | None) -> tuple[str, str]:
     """(images, crop): the kind of images read (default per dataset) and how faces are cut from them."""
     if dataset not in READERS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(READERS)}")
-    images = images or DEFAULT_IMAGES[dataset]
+    images = images or next(iter(IMAGES[dataset]))
     if images not in IMAGES[dataset]:
         raise DataError(f"{dataset}: images {images!r}: choose one of {', '.join(IMAGES[dataset])}")
     return images, IMAGES[dataset][images]
@@ -180,17 +178,17 @@ def is_synthetic(root: Path) -> bool:
     return any((p / "SYNTHETIC.txt").is_file() for p in (root, *root.parents[:2]))
 
 
-def read_dataset(dataset: str, root: str | Path, images: str | None = None) -> ReadResult:
-    """The reader's result for ``dataset`` at ``root``, from the ``images`` variant (``IMAGES``)."""
-    images, _ = resolve_images(dataset, images)
-    return READERS[dataset](Path(root).resolve(), images=images)
+def read_dataset(dataset: str, root: str | Path, images: str | None = None) -> tuple[ReadResult, str, str]:
+    """(the reader's result, images, crop) for ``dataset`` at ``root``, from the ``images``
+    variant (``IMAGES``; None: the dataset's default)."""
+    images, crop = resolve_images(dataset, images)
+    return READERS[dataset](Path(root).resolve(), images=images), images, crop
 
 
 def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 64, fold_rule: str = "modulo",
             n_folds: int = 10, seed: int = 0, images: str | None = None) -> dict:
     """Read, pair, crop and fold one dataset into ``out``; returns the dataset.json content."""
-    images, crop = resolve_images(dataset, images)
-    read = read_dataset(dataset, root, images)
+    read, images, crop = read_dataset(dataset, root, images)
     root, out = read.root, Path(out)
     rows, images_arr, excl = build_samples(read, size, crop, FaceDetector() if crop == "detector" else None)
     if not rows:

@@ -16,7 +16,8 @@ from spndl.data.records import DataError, Exclusion, ReadResult, Sequence
 from spndl.data.spec import RAFDB_CODES
 
 LABEL_FILE = "list_patition_label.txt"
-IMAGES = ("aligned", "original")
+# The images read -> how prepare cuts faces from them; the first is the default.
+IMAGES = {"aligned": "aligned", "original": "detector"}
 
 
 def image_path(basic: Path, name: str, images: str) -> Path:
