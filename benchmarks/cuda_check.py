@@ -32,9 +32,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from spndl.config import config_from_dict
 from spndl.data.prepare import prepare
+from spndl.data.spec import EXPECTED
 from spndl.data.prepared import load_prepared, split_indices
 from spndl.model import VARIANTS, SPNDLNet
 from spndl.seeding import generator
@@ -44,12 +46,25 @@ from spndl.train import Batches, make_part, pick_device, predict, resize_images,
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import naive_pairs_per_second  # noqa: E402
 
-# Paper protocol (DATASETS.md, section 4.2): samples, folds, epochs, variants of Tables 1-4.
-PAPER_RUNS = {
-    "ckplus": dict(samples=981, folds=10, epochs=250, variants=["baseline", "spl", "ndf", "spndl", "spndl_wo_neutral"]),
-    "oulu": dict(samples=1440, folds=10, epochs=250, variants=["baseline", "spl", "ndf", "spndl", "spndl_wo_neutral"]),
-    "rafdb": dict(samples=None, train=12271, test=3068, epochs=150, variants=["baseline", "ndf_wo_neutral", "spndl_wo_neutral"]),
-}
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+def paper_runs(params_path: Path = PARAMS) -> dict:
+    """Per dataset, the runs of Tables 1-4 as the pipeline makes them with `preset: paper`
+    (folds, epochs and variants from params.yaml), at the paper's sample counts (spec.EXPECTED)."""
+    params = yaml.safe_load(Path(params_path).read_text())
+    preset = params["presets"]["paper"]
+    out = {}
+    for ds, variants in params["variants"].items():
+        e = EXPECTED[ds]
+        if ds == "rafdb":
+            epochs = preset.get("train_rafdb", {}).get("train", {}).get("epochs", preset["train"]["train"]["epochs"])
+            out[ds] = dict(train=e["train"], test=e["test"], runs=1, epochs=epochs, variants=variants)
+        else:
+            n_test = e["samples"] / params["prepare"]["n_folds"]
+            out[ds] = dict(train=e["samples"] - n_test, test=n_test, runs=len(preset["folds"]),
+                           epochs=preset["train"]["train"]["epochs"], variants=variants)
+    return out
 
 
 def rates(data, rows, test_rows, variant: str, cfg, epochs: int, device) -> dict:
@@ -80,21 +95,16 @@ def rates(data, rows, test_rows, variant: str, cfg, epochs: int, device) -> dict
             "peak_gib": torch.cuda.max_memory_allocated(device) / 2**30}
 
 
-def paper_hours(measured: dict) -> dict:
-    """Hours on one GPU for every run of Tables 1-4, from the measured rates."""
+def paper_hours(measured: dict, runs: dict) -> dict:
+    """Hours on one GPU for every run in ``runs`` (``paper_runs``), from the measured rates."""
     out = {}
-    for ds, p in PAPER_RUNS.items():
-        if p["samples"]:
-            n_test = p["samples"] / p["folds"]
-            n_train, runs = p["samples"] - n_test, p["folds"]
-        else:
-            n_train, n_test, runs = p["train"], p["test"], 1
+    for ds, p in runs.items():
         total = 0.0
         for v in p["variants"]:
             r = measured[v]
             # SPL scores the training part once per pace: 6 extra evaluation passes, negligible.
-            per_epoch = n_train / r["train_pairs_per_s"] + n_test / r["eval_pairs_per_s"]
-            total += runs * p["epochs"] * per_epoch
+            per_epoch = p["train"] / r["train_pairs_per_s"] + p["test"] / r["eval_pairs_per_s"]
+            total += p["runs"] * p["epochs"] * per_epoch
         out[ds] = total / 3600
     return out
 
@@ -185,10 +195,12 @@ def main():
         traceback.print_exc()
 
     print("\n3. expected time of the paper's runs (Tables 1-4) on this GPU, from the rates above:")
-    for ds, h in paper_hours(measured).items():
-        p = PAPER_RUNS[ds]
-        print(f"   {ds:7s} {len(p['variants'])} variants x {p.get('folds', 1)} folds x {p['epochs']} epochs: {h:6.2f} h")
-    print(f"   all: {sum(paper_hours(measured).values()):.2f} h")
+    runs = paper_runs()
+    hours = paper_hours(measured, runs)
+    for ds, h in hours.items():
+        p = runs[ds]
+        print(f"   {ds:7s} {len(p['variants'])} variants x {p['runs']} folds x {p['epochs']} epochs: {h:6.2f} h")
+    print(f"   all: {sum(hours.values()):.2f} h")
 
 
 if __name__ == "__main__":
