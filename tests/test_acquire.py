@@ -204,3 +204,33 @@ def test_macos_metadata_files_named_like_archives_are_not_opened(tmp_path):
     assert [n["archive"] for n in rec["unpacked_inside"]] == ["Image/aligned.zip"]
     assert (tmp_path / "raw/Image/aligned/train_00002_aligned.jpg").is_file()
     assert (tmp_path / "raw/Image/._aligned.zip").is_file()
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_a_folder_source_with_a_link_leading_out_of_it_is_refused(tmp_path, kind):
+    outside = tmp_path / "outside"
+    (outside / "secret").mkdir(parents=True)
+    (outside / "secret/key.txt").write_text("x")
+    basic = tmp_path / "basic"
+    (basic / "EmoLabel").mkdir(parents=True)
+    (basic / "EmoLabel/list_patition_label.txt").write_text("train_00001.jpg 1\n")
+    link = basic / "EmoLabel/evil"
+    link.symlink_to(outside / "secret/key.txt" if kind == "file" else outside / "secret")
+    with pytest.raises(DataError, match=re.escape(f"{link}: link to ") + ".*outside the source folder"):
+        acquire("rafdb", [str(basic)], tmp_path / "raw/rafdb", log=lambda s: None)
+    assert list((tmp_path / "raw").iterdir()) == []
+    # A link that stays inside the folder is copied as the file it points to.
+    link.unlink()
+    link.symlink_to(basic / "EmoLabel/list_patition_label.txt")
+    acquire("rafdb", [str(basic)], tmp_path / "raw/rafdb", log=lambda s: None)
+    assert (tmp_path / "raw/rafdb/EmoLabel/evil").read_text() == "train_00001.jpg 1\n"
+
+
+def test_the_cli_lists_the_archives_it_unpacked_inside_a_source(tmp_path, capsys):
+    basic = tmp_path / "basic"
+    (basic / "Image").mkdir(parents=True)
+    with zipfile.ZipFile(basic / "Image/aligned.zip", "w") as z:
+        z.writestr("aligned/train_00001_aligned.jpg", b"jpeg")
+    digest = sha256_file(basic / "Image/aligned.zip")
+    assert main(["acquire", "--dataset", "rafdb", "--source", str(basic), "--out", str(tmp_path / "raw")]) == 0
+    assert f"{basic}!Image/aligned.zip: unpacked into Image/aligned, sha256 {digest}" in capsys.readouterr().out

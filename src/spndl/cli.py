@@ -36,6 +36,8 @@ def cmd_acquire(a):
     for s in rec["sources"]:
         check = "verified" if s["sha256_expected"] else "recorded"
         print(f"{s['source']}: {s['kind']}" + (f", sha256 {s['sha256']} ({check})" if s["sha256"] else ""))
+    for n in rec["unpacked_inside"]:
+        print(f"{n['source']}!{n['archive']}: unpacked into {n['unpacked_to']}, sha256 {n['sha256']} (recorded)")
     print(f"{a.dataset}: {len(rec['sources'])} source(s) unpacked into {a.out}")
 
 

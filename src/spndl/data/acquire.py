@@ -200,10 +200,10 @@ def unpack_nested(tree: Path, origin: str, log=print) -> list[dict]:
 
 
 def _copy_tree(src: Path, dest: Path) -> None:
-    """Copy a source folder, refusing links that lead out of it."""
+    """Copy a source folder, refusing links (to files or folders) that lead out of it."""
     root = src.resolve()
-    for d, _, files in os.walk(src):
-        for f in files:
+    for d, dirs, files in os.walk(src):
+        for f in dirs + files:
             p = Path(d) / f
             if p.is_symlink() and not p.resolve().is_relative_to(root):
                 raise DataError(f"{p}: link to {os.readlink(p)!r} outside the source folder")
@@ -225,14 +225,14 @@ def acquire(dataset: str, sources: list[str], out: str | Path, sha256: list[str 
         raise DataError(f"{dataset}: {len(sha256)} checksums for {len(sources)} sources; give one per source "
                         "('-' for none)")
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)  # downloads land beside the tree, not in the system's /tmp
     keep = Path(keep) if keep else None
     if keep:
         keep.mkdir(parents=True, exist_ok=True)
     records: list[Source] = []
     nested: list[dict] = []
     to_keep: list[tuple[Path, Path]] = []
-    with tempfile.TemporaryDirectory(prefix=".spndl-download.", dir=out.parent if out.parent.exists() else None) as dl, \
-            atomic_dir(out) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".spndl-download.", dir=out.parent) as dl, atomic_dir(out) as tmp:
         for src, want in zip(sources, sha256):
             want = want.lower() if want and want != "-" else None
             if is_url(src):
@@ -246,7 +246,7 @@ def acquire(dataset: str, sources: list[str], out: str | Path, sha256: list[str 
                 if want:
                     raise DataError(f"{path}: a folder has no sha256; give checksums for archives only")
                 log(f"copying folder {path}")
-                record = Source(src, "folder", path.name, None, None, None)
+                entry = Source(src, "folder", path.name, None, None, None)
             else:
                 archive_kind(path)
                 digest = sha256_file(path)
@@ -256,7 +256,7 @@ def acquire(dataset: str, sources: list[str], out: str | Path, sha256: list[str 
                 if keep and path.parent.resolve() != keep.resolve():
                     to_keep.append((path, keep / path.name))
                 log(f"extracting {path.name} (sha256 {digest[:12]}...)")
-                record = Source(src, "archive", path.name, digest, want, path.stat().st_size, kept)
+                entry = Source(src, "archive", path.name, digest, want, path.stat().st_size, kept)
             # Each source is unpacked on its own first, so that an archive inside it is
             # named by its source, and a clash between sources is caught file by file.
             stage = Path(tempfile.mkdtemp(prefix=".stage.", dir=tmp))
@@ -266,7 +266,7 @@ def acquire(dataset: str, sources: list[str], out: str | Path, sha256: list[str 
                 merge_into(stage, tmp, str(path))
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
-            records.append(record)
+            records.append(entry)
         # Copies are made once every source is in, so a failed acquisition keeps none.
         for src_path, dest in to_keep:
             with atomic_path(dest) as t:
