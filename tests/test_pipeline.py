@@ -139,7 +139,8 @@ def test_real_sources_are_acquired_and_checked_and_a_deviation_stops_before_prep
 
     from spndl.fsutil import sha256_file
 
-    zips = ckplus_zips(synth_root / "ckplus", tmp_path / "dl", nested=True)
+    # A path with a space and a quote: the acquire rule hands it to the shell intact.
+    zips = ckplus_zips(synth_root / "ckplus", tmp_path / "owner's copies", nested=True)
     real = {"datasets": ["ckplus"],
             "data": {"source": "real", "real": {"ckplus": {"sources": [str(z) for z in zips],
                                                            "sha256": [sha256_file(zips[0]), "-", "-"]}}}}

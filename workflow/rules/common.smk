@@ -1,5 +1,6 @@
 # Path patterns and the lists of runs, defined once; the rules only refer to them.
 import os
+import shlex
 import sys
 
 import yaml
@@ -57,8 +58,9 @@ def local_sources(wildcards):
 
 def acquire_args(wildcards):
     entry = real_source(wildcards.dataset)
-    args = [f"--source '{s}'" for s in entry["sources"]]
-    args += [f"--sha256 {h}" for h in entry.get("sha256") or []]
+    # Quoted for the shell: a licensed copy's path may hold spaces or quotes.
+    args = [f"--source {shlex.quote(s)}" for s in entry["sources"]]
+    args += [f"--sha256 {shlex.quote(h)}" for h in entry.get("sha256") or []]
     return " ".join(args)
 
 
@@ -99,7 +101,7 @@ def train_sets(wildcards):
         sets += _flatten(PRESET.get("train_rafdb", {}))
     if (wildcards.dataset, wildcards.variant, wildcards.fold) == ("oulu", "spndl", f"fold{config['figures']['fold']}"):
         sets.append("train.pace_checkpoints=true")
-    return " ".join(f"--set '{s}'" for s in sets)
+    return " ".join(f"--set {shlex.quote(s)}" for s in sets)
 
 
 TABLES = [f"{TABLE_DIR}/table{n}.{ext}" for n in (1, 2, 3, 4) for ext in ("md", "csv", "tex")]
