@@ -112,9 +112,11 @@ def test_a_missing_oulu_sequence_is_reported_and_shifts_no_label(synth_root, tmp
                                                       for c in OULU_CLASSES}
 
 
-def test_oulu_without_a_cropped_copy_says_which_spellings_it_looked_for(synth_root, tmp_path):
+def test_oulu_without_a_cropped_copy_says_which_spellings_it_looked_for(synth_root, tmp_path, capsys):
     tree = oulu_tree(synth_root / "oulu", tmp_path / "copy", cropped_parent=None)
     assert main(["check-data", "--dataset", "oulu", "--root", str(tree), "--images", "owners"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tree}: no cropped copy (PreProcess or PreProcess_Img or PreProcessImg/VL_Acropped/Strong" in err
 
 
 def test_rafdb_label_file_with_aligned_images_and_with_originals_and_the_detector(synth_root, tmp_path):

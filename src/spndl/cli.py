@@ -236,8 +236,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help=".png file")
     s.add_argument("--run", action="append", default=[], help="run folder(s): Fig. 4 all, Figs. 7-8 one")
     s.add_argument("--data", help="prepared folder (Figs. 7-8)")
-    s.add_argument("--spl"), s.add_argument("--spndl"), s.add_argument("--baseline"), s.add_argument("--ndf")
-    s.add_argument("--with-spl"), s.add_argument("--without-spl")
+    for run in ("--spl", "--spndl", "--baseline", "--ndf"):
+        s.add_argument(run, help="Fig. 5: the Oulu-CASIA run of this variant")
+    s.add_argument("--with-spl", help="Fig. 6: the RAF-DB run with SPL")
+    s.add_argument("--without-spl", help="Fig. 6: the RAF-DB run without SPL")
     s.add_argument("--paces", type=int, nargs="+", default=[2, 5])
     s.add_argument("--classes", nargs=2, default=["fear", "disgust"])
     s.set_defaults(func=cmd_figure)

@@ -260,6 +260,8 @@ def write_rafdb(root: Path, size: SynthSize, seed: int, truth: list[dict]) -> No
 
 
 WRITERS = {"ckplus": write_ckplus, "oulu": write_oulu, "rafdb": write_rafdb}
+TRUTH_FIELDS = ["dataset", "subject", "sequence", "image", "true_label", "written_label",
+                "peak_intensity", "degraded"]
 
 
 def _write_one(job: tuple[str, Path, str, int]) -> list[dict]:
@@ -267,8 +269,6 @@ def _write_one(job: tuple[str, Path, str, int]) -> list[dict]:
     truth: list[dict] = []
     WRITERS[name](root, SIZES[size], seed, truth)
     return truth
-TRUTH_FIELDS = ["dataset", "subject", "sequence", "image", "true_label", "written_label",
-                "peak_intensity", "degraded"]
 
 
 def generate(out: str | Path, seed: int = 0, size: str = "small",
