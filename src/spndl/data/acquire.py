@@ -174,8 +174,9 @@ def unpack_nested(tree: Path, origin: str, log=print) -> list[dict]:
     records = []
     # A zip made on macOS carries AppleDouble companions (__MACOSX/.../._aligned.zip)
     # whose names end like archives but which hold only file metadata.
-    for path in sorted(p for p in tree.rglob("*") if p.is_file() and archive_suffix(p)
-                       and not p.name.startswith("._") and "__MACOSX" not in p.relative_to(tree).parts):
+    # The name tests come first: a dataset tree holds tens of thousands of images to stat otherwise.
+    for path in sorted(p for p in tree.rglob("*") if archive_suffix(p) and not p.name.startswith("._")
+                       and "__MACOSX" not in p.relative_to(tree).parts and p.is_file()):
         rel = path.relative_to(tree)
         stem = path.name[: -len(archive_suffix(path))]
         target = path.parent / stem
