@@ -10,6 +10,9 @@ import tempfile
 from pathlib import Path
 
 from spndl.config import ConfigError
+from spndl.data.spec import CLASSES
+
+DATASETS = list(CLASSES)  # ckplus, oulu, rafdb
 
 
 def _folds(text: str | None) -> list[int] | None:
@@ -158,13 +161,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", default="small", choices=["tiny", "small", "paper"])
-    s.add_argument("--datasets", nargs="+", default=["ckplus", "oulu", "rafdb"])
+    s.add_argument("--datasets", nargs="+", default=DATASETS)
     s.set_defaults(func=cmd_synth)
 
     images_help = ("which images: ckplus original (landmark crop); oulu original (face detector) or owners "
                    "(the owners' cropped copy); rafdb aligned (the owners') or original (face detector)")
     s = sub.add_parser("acquire", help="verify and unpack a dataset's archives, folder or URL into one tree")
-    s.add_argument("--dataset", required=True, choices=["ckplus", "oulu", "rafdb"])
+    s.add_argument("--dataset", required=True, choices=DATASETS)
     s.add_argument("--source", required=True, action="append",
                    help="archive (.zip, .tar, .tar.gz), folder or URL (http, https, file); repeat for several")
     s.add_argument("--sha256", action="append", help="expected sha256 of each --source, in order ('-': none)")
@@ -173,7 +176,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_acquire)
 
     s = sub.add_parser("check-data", help="counts and anomalies of a dataset tree, beside the paper's")
-    s.add_argument("--dataset", required=True, choices=["ckplus", "oulu", "rafdb"])
+    s.add_argument("--dataset", required=True, choices=DATASETS)
     s.add_argument("--root", required=True, help="the dataset's folder")
     s.add_argument("--images", help=images_help)
     s.add_argument("--report", help="also write the report as JSON here")
@@ -182,7 +185,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_check_data)
 
     s = sub.add_parser("prepare", help="read, pair, crop and fold a dataset into arrays and a manifest")
-    s.add_argument("--dataset", required=True, choices=["ckplus", "oulu", "rafdb"])
+    s.add_argument("--dataset", required=True, choices=DATASETS)
     s.add_argument("--root", required=True, help="the dataset's folder")
     s.add_argument("--out", required=True)
     s.add_argument("--size", type=int, default=224, help="face crop size in pixels (paper: 224)")
