@@ -47,6 +47,42 @@ def test_a_folder_and_a_file_url_are_sources_too(synth_root, tmp_path):
     assert _listing(tmp_path / "from_url") - {ACQUIRED_FILE} == _listing(synth_root / "rafdb")
 
 
+@pytest.fixture
+def http_server(tmp_path):
+    """A file server on loopback for the http:// sources, serving tmp_path/served."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    root = tmp_path / "served"
+    root.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_http_url_is_downloaded_verified_and_kept(synth_root, tmp_path, http_server):
+    root, base = http_server
+    z = pack(root / "basic.zip", {"basic": synth_root / "rafdb/basic"})
+    url = f"{base}/basic.zip"
+    rec = acquire("rafdb", [url], tmp_path / "raw/rafdb", sha256=[sha256_file(z)], keep=tmp_path / "archives",
+                  log=lambda s: None)
+    assert rec["sources"][0]["source"] == url and rec["sources"][0]["sha256_expected"] == sha256_file(z)
+    assert sha256_file(tmp_path / "archives/basic.zip") == sha256_file(z)
+    assert _listing(tmp_path / "raw/rafdb") - {ACQUIRED_FILE} == _listing(synth_root / "rafdb")
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["rafdb"]  # the download folder is gone
+    with pytest.raises(DataError, match=re.escape(f"{base}/nope.zip: download failed (HTTP Error 404")):
+        acquire("rafdb", [f"{base}/nope.zip"], tmp_path / "raw/other", log=lambda s: None)
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["rafdb"]
+
+
 def test_checksum_mismatch_is_refused_and_leaves_no_tree(synth_root, tmp_path, capsys):
     zips = ckplus_zips(synth_root / "ckplus", tmp_path / "dl", nested=False)
     argv = ["acquire", "--dataset", "ckplus", "--out", str(tmp_path / "raw/ckplus"), "--keep", str(tmp_path / "keep")]
