@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from spndl.config import ConfigError
+from spndl.fsutil import OutputError
 from spndl.data.spec import CLASSES
 
 DATASETS = list(CLASSES)  # ckplus, oulu, rafdb
@@ -25,6 +26,20 @@ def _folds(text: str | None) -> list[int] | None:
     return out
 
 
+def _positive(kind):
+    """An argparse type: a finite number above zero (a clear usage error otherwise)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (value > 0 and value != float("inf")):
+            raise argparse.ArgumentTypeError(f"{text!r}: must be above 0")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def cmd_synth(a):
     from spndl.synth import generate
 
@@ -35,7 +50,10 @@ def cmd_synth(a):
 def cmd_acquire(a):
     from spndl.data.acquire import acquire
 
-    rec = acquire(a.dataset, a.source, a.out, sha256=a.sha256, keep=a.keep)
+    from spndl.data.acquire import Limits
+
+    limits = Limits(max_bytes=int(a.max_size * 2**30), max_ratio=a.max_ratio)
+    rec = acquire(a.dataset, a.source, a.out, sha256=a.sha256, keep=a.keep, limits=limits)
     for s in rec["sources"]:
         check = "verified" if s["sha256_expected"] else "recorded"
         print(f"{s['source']}: {s['kind']}" + (f", sha256 {s['sha256']} ({check})" if s["sha256"] else ""))
@@ -173,6 +191,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--sha256", action="append", help="expected sha256 of each --source, in order ('-': none)")
     s.add_argument("--out", required=True, help="the tree to create (replaced only when all is in)")
     s.add_argument("--keep", help="folder for the project's copy of each archive (versioned by DVC)")
+    s.add_argument("--max-size", type=_positive(float), default=64.0, metavar="GB",
+                   help="most GiB that unpacking may write, nested archives included (default 64)")
+    s.add_argument("--max-ratio", type=_positive(float), default=100.0,
+                   help="most unpacked bytes per packed byte of one archive, against archive bombs (default 100)")
     s.set_defaults(func=cmd_acquire)
 
     s = sub.add_parser("check-data", help="counts and anomalies of a dataset tree, beside the paper's")
@@ -258,7 +280,20 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(e: BaseException) -> str:
+    """An expected failure as one line that names the file: OSError keeps its file apart."""
+    if isinstance(e, OSError) and not isinstance(e, OutputError) and e.filename is not None:
+        text = f"{e.filename}: {e.strerror or e}"
+    else:
+        text = str(e) or type(e).__name__
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Every expected failure (bad input, settings, checkpoints, weights,
+    a full disk) is one line naming the file and the problem, exit code 2; a traceback
+    means a bug (SPNDL_DEBUG=1 shows one for the expected failures too)."""
+    from spndl.checkpoint import CheckpointError
     from spndl.data.records import DataError
     from spndl.train import RunError
     from spndl.weights import WeightsError
@@ -266,8 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         rc = args.func(args)
-    except (DataError, ConfigError, RunError, WeightsError, FileNotFoundError) as e:
-        print(f"spndl {args.command}: error: {e}", file=sys.stderr)
+    except (DataError, ConfigError, RunError, WeightsError, CheckpointError, OSError) as e:
+        if os.environ.get("SPNDL_DEBUG") == "1":
+            raise
+        print(f"spndl {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     return rc if isinstance(rc, int) else 0  # check-data: 3 when counts differ
 

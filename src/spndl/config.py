@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,9 @@ class TrainConfig:
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     amp: bool = True                  # bf16 autocast on CUDA; ignored on the CPU
     pace_checkpoints: bool = False    # keep the model at the start of each pace (for t-SNE, Fig. 7)
+    # A run whose mean training loss in an epoch is not finite, or above this many times
+    # log(classes) (the loss of a uniform guess), has diverged: it stops with an error.
+    divergence_bound: float = 10.0
 
 
 @dataclass
@@ -70,6 +75,20 @@ def _plain(x):
     return x
 
 
+# A number as YAML 1.2 spells it: PyYAML (YAML 1.1) reads 1e-4 and 1E3 as strings.
+_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and _FLOAT.match(value.strip()):
+        return float(value)
+    raise ConfigError(f"{where}: expected a number, got {value!r}")
+
+
 def _coerce(value: Any, current: Any, where: str) -> Any:
     if isinstance(current, bool):
         if not isinstance(value, bool):
@@ -78,9 +97,13 @@ def _coerce(value: Any, current: Any, where: str) -> Any:
     if isinstance(current, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if current and isinstance(current[0], float):
+            return tuple(_number(v, f"{where}[{i}]") for i, v in enumerate(value))
         return tuple(value)
-    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if isinstance(current, float):
+        return _number(value, where)
+    if isinstance(current, int) and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected int, got {value!r}")
     if current is not None and value is not None and not isinstance(value, type(current)):
         if isinstance(current, str):
             return str(value)
@@ -107,8 +130,19 @@ def config_from_dict(data: dict, source: str = "stored settings") -> Config:
     """A Config from a plain dict of the same nesting (as ``Config.to_dict`` writes it)."""
     cfg = Config()
     _apply(cfg, data, "", source)
-    validate(cfg)
+    try:
+        validate(cfg)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
     return cfg
+
+
+def merge(base: dict, over: dict) -> dict:
+    """``base`` updated by ``over``, nested mappings merged key by key."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def parse_set(item: str) -> dict:
@@ -116,7 +150,10 @@ def parse_set(item: str) -> dict:
     if "=" not in item:
         raise ConfigError(f"--set {item!r}: expected key=value")
     key, raw = item.split("=", 1)
-    value = yaml.safe_load(raw) if raw != "" else ""
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {item!r}: the value is not valid YAML ({str(e).splitlines()[0]})") from None
     out: dict = value
     for part in reversed(key.strip().split(".")):
         out = {part: out}
@@ -130,7 +167,10 @@ def load_config(files: list[str | Path] = (), sets: list[str] = ()) -> Config:
         path = Path(f)
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
-        data = yaml.safe_load(path.read_text()) or {}
+        try:
+            data = yaml.safe_load(path.read_bytes()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not a valid YAML file ({' '.join(str(e).split())})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
         _apply(cfg, data, "", str(path))
@@ -140,14 +180,43 @@ def load_config(files: list[str | Path] = (), sets: list[str] = ()) -> Config:
     return cfg
 
 
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
+
+
+def _check(ok: bool, key: str, value: Any, want: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: {value!r} is out of range; expected {want}")
+
+
 def validate(cfg: Config) -> None:
-    if cfg.data.reference not in ("own", "other_subject"):
-        raise ConfigError(f"data.reference: {cfg.data.reference!r} is not own or other_subject")
-    unknown = set(cfg.augment.ops) - {"flip", "noise"}
+    """Ranges and names of every setting, so that a bad value is refused where it is parsed,
+    not met as a traceback (or a silently wrong run) later."""
+    t, a, s = cfg.train, cfg.augment, cfg.spl
+    finite = math.isfinite
+    _check(cfg.seed >= 0, "seed", cfg.seed, "an integer >= 0")
+    _check(cfg.data.reference in ("own", "other_subject"), "data.reference", cfg.data.reference,
+           "own or other_subject")
+    _check(cfg.data.size is None or cfg.data.size >= 16, "data.size", cfg.data.size,
+           "at least 16 px (ResNet-18 halves the input five times), or null for the prepared size")
+    _check(bool(cfg.model.weights), "model.weights", cfg.model.weights, "none, imagenet or a file path")
+    _check(t.epochs >= 1, "train.epochs", t.epochs, "an integer >= 1")
+    _check(t.batch_size >= 2, "train.batch_size", t.batch_size, "an integer >= 2 (BatchNorm needs two samples)")
+    _check(t.eval_batch_size >= 1, "train.eval_batch_size", t.eval_batch_size, "an integer >= 1")
+    _check(finite(t.lr) and t.lr > 0, "train.lr", t.lr, "a finite number > 0")
+    _check(len(t.betas) == 2 and all(finite(b) and 0 <= b < 1 for b in t.betas), "train.betas", list(t.betas),
+           "two numbers in [0, 1)")
+    _check(bool(_DEVICE.match(t.device)), "train.device", t.device, "auto, cpu, cuda or cuda:N")
+    _check(finite(t.divergence_bound) and t.divergence_bound > 0, "train.divergence_bound", t.divergence_bound,
+           "a finite number > 0")
+    _check(finite(a.prob) and 0 <= a.prob <= 1, "augment.prob", a.prob, "a probability in [0, 1]")
+    _check(finite(a.noise_std) and a.noise_std >= 0, "augment.noise_std", a.noise_std, "a finite number >= 0")
+    unknown = set(a.ops) - {"flip", "noise"}
     if unknown:
         raise ConfigError(f"augment.ops: unknown operation(s) {sorted(unknown)}; known: flip, noise")
-    if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
-        raise ConfigError("train.epochs and train.batch_size must be positive")
-    if cfg.data.size is not None and cfg.data.size < 16:
-        raise ConfigError(f"data.size: {cfg.data.size} px is too small for ResNet-18")
-    SPLSchedule(**dataclasses.asdict(cfg.spl))  # re-check after overrides
+    _check(finite(s.start) and 0 < s.start <= 1, "spl.start", s.start, "a fraction in (0, 1]")
+    _check(finite(s.step) and s.step >= 0, "spl.step", s.step, "a finite number >= 0")
+    _check(s.paces >= 1, "spl.paces", s.paces, "an integer >= 1")
+    try:
+        SPLSchedule(**dataclasses.asdict(s))  # re-check after overrides: the last pace keeps everything
+    except ValueError as e:
+        raise ConfigError(f"spl: {e}") from None

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from spndl.checkpoint import CheckpointError
+from spndl.checkpoint import load as load_checkpoint
 from spndl.config import config_from_dict
 from spndl.data.prepared import load_prepared, split_indices
 from spndl.data.records import DataError
@@ -19,7 +20,9 @@ from spndl.train import Batches, make_part, pick_device, predict, resize_images
 def export_features(checkpoint: str | Path, data_dir: str | Path, out: str | Path, part: str = "train",
                     device: str = "auto") -> dict:
     """Write ``out`` (.npz: sample_id, label, loss, features) for the train or test part of the run's fold."""
-    ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    ck = load_checkpoint(checkpoint)
+    if not isinstance(ck, dict) or not {"settings", "model"} <= set(ck):
+        raise CheckpointError(f"{checkpoint}: not a checkpoint of spndl train (no settings and model)")
     settings = ck["settings"]
     data = load_prepared(data_dir)
     if data.checksum != settings["data_checksum"]:

@@ -1,31 +1,122 @@
-"""Atomic file and folder writes, and content checksums.
+"""Atomic file and folder writes, output-folder ownership, and content checksums.
 
 Every output is written to a temporary sibling and renamed into place, so an
-interrupted or failed step never leaves a half-written file behind.
+interrupted or failed step never leaves a half-written file behind. The
+temporary names carry the writer's host and process id
+(``.NAME.HOST-PID.XXXXXXXX.tmp``), so that the leftovers of a killed process
+can be told from a live writer's files and removed by the next run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+# What .gitignore and .dvcignore exclude: every temporary name this module makes.
+TEMP_PATTERN = ".*.tmp"
+_HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname().split(".")[0])[:20] or "host"
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+class OutputError(OSError):
+    """An output that may not or could not be written; the message names the path and why."""
+
+
+def temp_prefix(path: Path) -> str:
+    """The start of a temporary name beside ``path``: ``.NAME.HOST-PID.``"""
+    return f".{path.name}.{_HOST}-{os.getpid()}."
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is one of this module's temporary names."""
+    return bool(_TEMP.match(name))
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, log: Callable[[str], None] | None = None) -> list[Path]:
+    """Remove this module's temporary files and folders in ``folder`` whose writer on this
+    host is no longer running (a killed run's leftovers); returns what was removed.
+
+    Only names of the exact temporary pattern are touched; a live writer's files, another
+    host's (shared filesystems) and anything else are left alone."""
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for p in folder.iterdir():
+        m = _TEMP.match(p.name)
+        if not m or m["host"] != _HOST or _pid_alive(int(m["pid"])):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+        if log:
+            log(f"removed {p}: left by a process that no longer runs")
+    return removed
+
+
+def write_failed(path: Path, e: BaseException) -> OutputError:
+    """A write that failed for lack of room (or a quota, or a file-size limit), named by its output."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+        where = f"; {free / 2**20:.0f} MiB free on that disk"
+    except OSError:
+        where = ""
+    if isinstance(e, OSError) and e.errno:
+        why = os.strerror(e.errno)
+    else:  # torch's writer reports a short write as text ('unexpected pos ...')
+        why = "the write failed: " + (str(e).strip().splitlines() or [type(e).__name__])[-1].strip()
+    return OutputError(f"{path}: could not be written ({why}{where}); nothing was replaced")
+
+
+# Errors that mean the disk (or a limit on it) refused the bytes, not a bug.
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    The file gets the user's normal permissions (umask), not mkstemp's 0600. A write
+    that fails for lack of room is an ``OutputError`` naming ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno in _NO_ROOM and not isinstance(e, OutputError):
+            raise write_failed(path, e) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -35,21 +126,52 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
-@contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; it replaces ``path`` only on success."""
+def check_output_dir(path: str | os.PathLike, is_own: Callable[[Path], bool], what: str,
+                     inputs: tuple[str | os.PathLike, ...] = ()) -> None:
+    """Refuse to write ``path`` unless it is absent, an empty folder, or recognisably this
+    command's own earlier output (``is_own``); and refuse an output that is, holds or lies
+    inside one of ``inputs``. ``what`` names the output in the message (e.g. 'a prepared
+    folder, marked by its dataset.json')."""
     path = Path(path)
+    out = path.resolve()
+    for src in inputs:
+        src = Path(src).resolve()
+        if out == src or out.is_relative_to(src) or src.is_relative_to(out):
+            raise OutputError(f"{path}: the output would replace or lie inside the input {src}; "
+                                            "choose an output folder outside it")
+    if not (path.exists() or path.is_symlink()):
+        return
+    if not path.is_dir() or path.is_symlink():
+        raise OutputError(f"{path}: exists and is not a folder; refusing to replace it")
+    if any(path.iterdir()) and not is_own(path):
+        raise OutputError(f"{path}: folder is not empty and is not {what}; refusing to replace "
+                                           "what spndl did not write (choose another --out or empty it)")
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, is_own: Callable[[Path], bool], what: str,
+               inputs: tuple[str | os.PathLike, ...] = ()) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; it replaces ``path`` only on success.
+
+    ``path`` must pass ``check_output_dir`` (checked before and again just before the swap),
+    so a user's folder is never replaced; a killed writer's leftovers beside it are removed."""
+    path = Path(path)
+    check_output_dir(path, is_own, what, inputs)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would outlive the rename
+    remove_stale_temporaries(path.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would outlive the rename
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as e:
+            if e.errno in _NO_ROOM and not isinstance(e, OutputError):
+                raise write_failed(path, e) from None
+            raise
+        check_output_dir(path, is_own, what)
         if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
+            old = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
+            os.replace(path, old / path.name)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
         else:
@@ -66,10 +188,11 @@ def sha256_file(path: str | os.PathLike, h: "hashlib._Hash | None" = None) -> st
     return h.hexdigest()
 
 
-def sha256_files(paths: list[Path]) -> str:
-    """One digest over several files, in the given order, names included."""
+def sha256_files(paths: list[Path], extra: bytes = b"") -> str:
+    """One digest over several files, in the given order, names included, then ``extra``."""
     h = hashlib.sha256()
     for p in paths:
         h.update(Path(p).name.encode() + b"\0")
         sha256_file(p, h)
+    h.update(extra)
     return h.hexdigest()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -32,7 +33,10 @@ from spndl.augment import augment_pair
 from spndl.config import Config
 from spndl.data.prepared import Prepared, load_prepared, other_subject_references, split_indices
 from spndl.data.records import DataError
-from spndl.fsutil import atomic_path, write_text
+from spndl.checkpoint import CheckpointError
+from spndl.checkpoint import load as load_checkpoint
+from spndl.checkpoint import save as save_checkpoint
+from spndl.fsutil import atomic_path, is_temporary, remove_stale_temporaries, write_text
 from spndl.model import VARIANTS, SPNDLNet
 from spndl.provenance import code_version
 from spndl.seeding import generator, stream_seed
@@ -46,6 +50,10 @@ STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 class RunError(RuntimeError):
     pass
+
+
+class DivergedError(RunError):
+    """Training produced a non-finite or exploding loss: the run is an error, not a result."""
 
 
 def pick_device(spec: str) -> torch.device:
@@ -177,6 +185,51 @@ HISTORY_COLUMNS = ["epoch", "pace", "fraction", "selected", "train_loss", "train
 SELECTION_COLUMNS = ["pace", "sample_id", "label", "loss", "selected"]
 
 
+def check_divergence(mean_loss: float, epoch: int, n_classes: int, cfg: Config, out: Path) -> None:
+    """Stop a run whose training loss is not finite or has exploded: a uniform guess scores
+    log(classes), so a mean far above it is no longer learning."""
+    bound = cfg.train.divergence_bound * math.log(n_classes)
+    if math.isfinite(mean_loss) and mean_loss <= bound:
+        return
+    what = "is not finite" if not math.isfinite(mean_loss) else (
+        f"is above {bound:.1f} (train.divergence_bound {cfg.train.divergence_bound:g} x log {n_classes} classes)")
+    raise DivergedError(f"{out}: training diverged at epoch {epoch}: the mean training loss {mean_loss:.4g} {what}; "
+                        f"nothing was written as metrics; lower train.lr (now {cfg.train.lr:g})")
+
+
+def check_run_folder(out: Path) -> None:
+    """A run writes only into an absent or empty folder or its own earlier run folder."""
+    if out.exists() and not out.is_dir():
+        raise RunError(f"{out}: exists and is not a folder; refusing to write a run there")
+    def own(name: str) -> bool:  # a run's files, a moved-aside checkpoint, a killed write's leftover
+        return name in RUN_FILES or name == "paces" or name.startswith("checkpoint.pt.") or is_temporary(name)
+
+    names = [p.name for p in out.iterdir()] if out.is_dir() else []
+    if names and not any(own(n) for n in names):
+        raise RunError(f"{out}: folder is not empty and holds no run of spndl train; refusing to write into it "
+                       "(choose another --out)")
+
+
+def read_checkpoint(path: Path, restart_on_change: bool, log: Callable[[str], None]) -> dict | None:
+    """The run's checkpoint, or None. One that cannot be read is an error, or, with
+    ``restart_on_change`` (the pipeline), moved aside so that the run starts over."""
+    if not path.is_file():
+        return None
+    try:
+        ck = load_checkpoint(path)
+        if not isinstance(ck, dict) or not {"settings", "model", "epoch"} <= set(ck):
+            raise CheckpointError(f"{path}: not a checkpoint of spndl train (no settings, model and epoch)")
+    except CheckpointError as e:
+        if not restart_on_change:
+            raise RunError(f"{e}; delete it, or rerun with --restart-on-change to move it aside and start over") \
+                from None
+        aside = next(p for k in range(1, 10**6) if not (p := path.with_name(f"{path.name}.unreadable{k}")).exists())
+        os.replace(path, aside)
+        log(f"{e}; moved it to {aside.name} and starting over")
+        return None
+    return ck
+
+
 def run_settings(data: Prepared, variant: str, fold: int | None, cfg: Config, weights_sha: str) -> dict:
     """Everything that determines a run's numbers; a resume must find the same.
     The data are identified by checksum, not path, so a moved folder still resumes."""
@@ -244,7 +297,10 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
     selected = np.ones(len(train_rows), bool)
     start_epoch = 1
     ckpt_path = out / "checkpoint.pt"
-    ck = torch.load(ckpt_path, map_location="cpu", weights_only=True) if ckpt_path.is_file() else None
+    check_run_folder(out)
+    remove_stale_temporaries(out, log)
+    remove_stale_temporaries(out / "paces", log)
+    ck = read_checkpoint(ckpt_path, restart_on_change, log)
     if ck is not None and ck["settings"] != settings:
         if not restart_on_change:
             raise RunError(f"{ckpt_path}: checkpoint was made with other settings; "
@@ -283,10 +339,14 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
             # Start of a pace: score every training sample with the current model (eq. 10)
             # and keep each class's easiest fraction (eq. 12).
             if cfg.train.pace_checkpoints and use_spl:
-                with atomic_path(out / "paces" / f"pace{pace}.pt") as tmp:
-                    torch.save({"model": model.state_dict(), "pace": pace, "settings": settings}, tmp)
+                save_checkpoint({"model": model.state_dict(), "pace": pace, "settings": settings},
+                                out / "paces" / f"pace{pace}.pt")
             if use_spl:
                 losses = predict(model, batches, train_part, cfg.train.eval_batch_size, cfg.train.amp)[0].numpy()
+                if not np.isfinite(losses).all():
+                    raise DivergedError(f"{out}: the SPL losses at the start of pace {pace} (epoch {epoch}) are "
+                                        f"not finite; nothing was written as metrics; lower train.lr "
+                                        f"(now {cfg.train.lr:g})")
                 selected, _ = select_easy(losses, train_labels, fraction)
             else:
                 losses = np.full(len(train_rows), np.nan)
@@ -298,7 +358,11 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
         pool = torch.as_tensor(np.flatnonzero(selected))
         perm = pool[torch.randperm(len(pool), generator=g_order)]
         loss_sum, correct = train_epoch(model, opt, batches, train_part, perm, cfg, g_aug)
+        check_divergence(loss_sum / len(perm), epoch, len(data.classes), cfg, out)
         test_loss, probs = predict(model, batches, test_part, cfg.train.eval_batch_size, cfg.train.amp)
+        if not torch.isfinite(probs).all():
+            raise DivergedError(f"{out}: the test predictions after epoch {epoch} are not finite; nothing was "
+                                f"written as metrics; lower train.lr (now {cfg.train.lr:g})")
         test_acc = float((probs.argmax(1) == test_part.labels.cpu()).float().mean())
         history.append({"epoch": epoch, "pace": pace, "fraction": fraction, "selected": int(selected.sum()),
                         "train_loss": loss_sum / len(perm), "train_accuracy": correct / len(perm),
@@ -317,8 +381,7 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
               "selected": torch.from_numpy(selected), "history": history, "selection": selection_rows, "settings": settings,
               "rng": {"order": g_order.get_state(), "augment": g_aug.get_state().cpu(),
                       "torch": torch.get_rng_state()}}
-        with atomic_path(ckpt_path) as tmp:
-            torch.save(ck, tmp)
+        save_checkpoint(ck, ckpt_path)
         if on_epoch_end is not None:
             on_epoch_end(epoch)
 

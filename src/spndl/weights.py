@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from torchvision.models import ResNet18_Weights
 
+from spndl.checkpoint import CheckpointError
+from spndl.checkpoint import load as load_checkpoint
 from spndl.fsutil import sha256_file
 from spndl.model import SPNDLNet, backbone
 
@@ -38,11 +40,16 @@ def checkpoint_state(path: str | Path) -> tuple[dict, str]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weight file not found")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        obj = load_checkpoint(path, "weight file")
+    except CheckpointError as e:
+        raise WeightsError(str(e)) from None
     if isinstance(obj, dict) and "state_dict" in obj:
         obj = obj["state_dict"]
     if not isinstance(obj, dict):
         raise WeightsError(f"{path}: expected a state dict (or a dict with 'state_dict'), found {type(obj).__name__}")
+    if not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{path}: expected a state dict of tensors, found other values")
     return {k.removeprefix("module."): v for k, v in obj.items()}, sha256_file(path)
 
 

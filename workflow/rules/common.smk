@@ -6,12 +6,13 @@ import sys
 import yaml
 
 from spndl.data.acquire import is_url  # the same test as `spndl acquire` for which sources are URLs
+from spndl.params import validate_params
 
 # The environment that runs snakemake also provides the `spndl` command, activated or not.
 shell.prefix(f'export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
 
-if config["preset"] not in config["presets"]:
-    raise ValueError(f"params.yaml: preset {config['preset']!r} is not one of {sorted(config['presets'])}")
+# Beyond the schema: training settings, folds, figure choices (names the key of a mistake).
+validate_params(config)
 PRESET = config["presets"][config["preset"]]
 DATASETS = config["datasets"]
 
@@ -61,6 +62,8 @@ def acquire_args(wildcards):
     # Quoted for the shell: a licensed copy's path may hold spaces or quotes.
     args = [f"--source {shlex.quote(s)}" for s in entry["sources"]]
     args += [f"--sha256 {shlex.quote(h)}" for h in entry.get("sha256") or []]
+    limits = config["data"]["unpack"]
+    args += [f"--max-size {limits['max_gb']}", f"--max-ratio {limits['max_ratio']}"]
     return " ".join(args)
 
 

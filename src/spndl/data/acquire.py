@@ -25,6 +25,7 @@ import stat
 import tarfile
 import tempfile
 import time
+import unicodedata
 import urllib.parse
 import urllib.request
 import zipfile
@@ -34,7 +35,8 @@ from pathlib import Path, PurePosixPath
 
 from spndl import __version__
 from spndl.data.records import DataError
-from spndl.fsutil import atomic_dir, atomic_path, sha256_file
+from spndl.fsutil import (atomic_dir, atomic_path, check_output_dir, remove_stale_temporaries, sha256_file,
+                          temp_prefix)
 
 ACQUIRED_FILE = "spndl-acquired.json"
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
@@ -94,9 +96,64 @@ def _bad_name(name: str) -> str | None:
     return None
 
 
+@dataclass
+class Limits:
+    """Bounds on what unpacking may write, against archive bombs: the total size unpacked by
+    one acquisition (nested archives included) and each archive's unpacked-to-packed ratio.
+    The defaults leave room for the real datasets (a few GB each; images hardly compress)."""
+
+    max_bytes: int = 64 * 2**30      # spndl acquire --max-size 64 (GiB)
+    max_ratio: float = 100.0         # spndl acquire --max-ratio 100
+    used: int = 0                    # bytes unpacked so far by this acquisition
+
+    def take(self, name: str, unpacked: int, packed: int) -> None:
+        ratio = unpacked / max(packed, 1)
+        if ratio > self.max_ratio:
+            raise DataError(f"{name}: would unpack {unpacked:,} bytes from {packed:,} ({ratio:.0f}:1), over the "
+                            f"limit of {self.max_ratio:g}:1 (--max-ratio, params data.unpack.max_ratio); "
+                            "nothing was extracted")
+        if self.used + unpacked > self.max_bytes:
+            raise DataError(f"{name}: unpacking {unpacked:,} more bytes would exceed the limit of "
+                            f"{self.max_bytes / 2**30:g} GiB for one acquisition (--max-size, params "
+                            "data.unpack.max_gb); nothing was extracted")
+        self.used += unpacked
+
+
+def _bad_text(name: str) -> str | None:
+    """Why a member name cannot become a file name that later steps can write, or None."""
+    if any(0xDC80 <= ord(c) <= 0xDCFF for c in name):  # undecodable bytes, as tarfile gives them
+        return "name is not valid UTF-8"
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        return "name holds a control character (newline, tab, ...)"
+    return None
+
+
+def _check_tree(path: Path | str, names: list[tuple[str, bool]]) -> None:
+    """Refuse a member that is both a file and the folder of another member (``x`` and ``x/y``)."""
+    files = {n.rstrip("/") for n, is_dir in names if not is_dir}
+    for n, _ in names:
+        parts = PurePosixPath(n.rstrip("/")).parts
+        for k in range(1, len(parts)):
+            parent = "/".join(parts[:k])
+            if parent in files:
+                raise DataError(f"{path}: refused member {parent!r}: it is a file and also the folder of "
+                                f"{n!r}; nothing was extracted")
+
+
+def _zip_name_problem(info: zipfile.ZipInfo) -> str | None:
+    # Without the UTF-8 flag zipfile decodes names as cp437, so any bytes pass: check that
+    # the bytes were UTF-8 after all (the datasets' names are ASCII).
+    if not info.flag_bits & 0x800 and not info.filename.isascii():
+        try:
+            info.filename.encode("cp437").decode("utf-8")
+        except UnicodeError:
+            return "name is not valid UTF-8"
+    return _bad_text(info.filename)
+
+
 def _check_zip(path: Path | str, zf: zipfile.ZipFile) -> None:
     for info in zf.infolist():
-        why = _bad_name(info.filename)
+        why = _bad_name(info.filename) or _zip_name_problem(info)
         mode = info.external_attr >> 16
         if why is None and stat.S_ISLNK(mode):
             target = zf.read(info).decode("utf-8", "replace")
@@ -108,12 +165,17 @@ def _check_zip(path: Path | str, zf: zipfile.ZipFile) -> None:
         elif why is None and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
             why = "device or special file"
         if why:
-            raise DataError(f"{path}: refused member {info.filename!r}: {why}; nothing was extracted")
+            raise DataError(f"{path}: refused member {_shown(info.filename)}: {why}; nothing was extracted")
+    _check_tree(path, [(i.filename, i.is_dir()) for i in zf.infolist()])
+
+
+def _shown(name: str) -> str:
+    return repr(name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
 
 
 def _check_tar(path: Path | str, tf: tarfile.TarFile, dest: Path) -> None:
     for m in tf.getmembers():
-        why = _bad_name(m.name)
+        why = _bad_name(m.name) or _bad_text(m.name) or (_bad_text(m.linkname) if m.linkname else None)
         if why is None:
             try:
                 tarfile.data_filter(m, str(dest))  # the standard library's safe-extraction rules
@@ -124,23 +186,29 @@ def _check_tar(path: Path | str, tf: tarfile.TarFile, dest: Path) -> None:
                        tarfile.LinkOutsideDestinationError: f"link to {m.linkname!r} outside the target",
                        tarfile.SpecialFileError: "device or special file"}.get(type(e), str(e))
         if why:
-            raise DataError(f"{path}: refused member {m.name!r}: {why}; nothing was extracted")
+            raise DataError(f"{path}: refused member {_shown(m.name)}: {why}; nothing was extracted")
+    _check_tree(path, [(m.name, m.isdir()) for m in tf.getmembers()])
 
 
-def extract(path: Path, dest: Path, name: str | None = None) -> None:
-    """Check every member of the archive ``path``, then extract it into the empty folder ``dest``.
+def extract(path: Path, dest: Path, name: str | None = None, limits: Limits | None = None) -> None:
+    """Check every member of the archive ``path`` and the unpacked size against ``limits``,
+    then extract it into the empty folder ``dest``.
 
     ``name`` is how errors call the archive (an archive inside a source), ``path`` by default.
     """
     name = name or str(path)
+    limits = limits or Limits()
+    packed = path.stat().st_size
     try:
         if archive_kind(path) == "zip":
             with zipfile.ZipFile(path) as zf:
                 _check_zip(name, zf)
+                limits.take(name, sum(i.file_size for i in zf.infolist()), packed)
                 zf.extractall(dest)
         else:
             with tarfile.open(path, "r:*") as tf:
                 _check_tar(name, tf, dest)
+                limits.take(name, sum(m.size for m in tf.getmembers() if m.isfile()), packed)
                 tf.extractall(dest, filter="data")
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as e:
         raise DataError(f"{name}: corrupted or truncated archive ({e})") from None
@@ -160,7 +228,7 @@ def merge_into(src: Path, dest: Path, origin: str) -> None:
             os.replace(a, b)
 
 
-def unpack_nested(tree: Path, origin: str, log=print) -> list[dict]:
+def unpack_nested(tree: Path, origin: str, log=print, limits: Limits | None = None) -> list[dict]:
     """Unpack the archives inside the unpacked source ``origin`` (at ``tree``) where they lie.
 
     RAF-DB's ``basic`` folder ships its images as ``Image/aligned.zip`` (and
@@ -187,7 +255,7 @@ def unpack_nested(tree: Path, origin: str, log=print) -> list[dict]:
         log(f"unpacking {rel} (sha256 {digest[:12]}...)")
         stage = Path(tempfile.mkdtemp(prefix=".stage.", dir=tree))
         try:
-            extract(path, stage, name=f"{origin}!{rel}")
+            extract(path, stage, name=f"{origin}!{rel}", limits=limits)
             top = list(stage.iterdir())
             own_folder = len(top) == 1 and top[0].is_dir() and top[0].name == stem
             target.mkdir()
@@ -211,14 +279,28 @@ def _copy_tree(src: Path, dest: Path) -> None:
     shutil.copytree(src, dest, symlinks=False, dirs_exist_ok=True)
 
 
+def is_acquired(folder: Path) -> bool:
+    """Whether ``folder`` is a tree that ``acquire`` wrote (its acquisition record)."""
+    try:
+        record = json.loads((folder / ACQUIRED_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and "spndl_version" in record
+
+
+OWN_OUTPUT = f"a tree spndl acquired (one with {ACQUIRED_FILE})"
+
+
 def acquire(dataset: str, sources: list[str], out: str | Path, sha256: list[str | None] | None = None,
-            keep: str | Path | None = None, log=print) -> dict:
+            keep: str | Path | None = None, log=print, limits: Limits | None = None) -> dict:
     """Verify and unpack ``sources`` into the one tree ``out``; returns the acquisition record.
 
     ``sha256`` lists one expected digest (None or '-' for none) per source. ``keep``
     is a folder for the project's copy of each verified archive, downloads included,
-    so that the data version is versioned with the results (DVC).
+    so that the data version is versioned with the results (DVC). ``out`` must be
+    absent, empty or an earlier acquired tree, and apart from every local source.
     """
+    limits = limits or Limits()
     if not sources:
         raise DataError(f"{dataset}: no source given")
     sha256 = list(sha256) if sha256 else [None] * len(sources)
@@ -226,14 +308,18 @@ def acquire(dataset: str, sources: list[str], out: str | Path, sha256: list[str 
         raise DataError(f"{dataset}: {len(sha256)} checksums for {len(sources)} sources; give one per source "
                         "('-' for none)")
     out = Path(out)
+    local = tuple(Path(src).expanduser() for src in sources if not is_url(src))
+    check_output_dir(out, is_acquired, OWN_OUTPUT, inputs=local + ((Path(keep),) if keep else ()))
     out.parent.mkdir(parents=True, exist_ok=True)  # downloads land beside the tree, not in the system's /tmp
+    remove_stale_temporaries(out.parent, log)
     keep = Path(keep) if keep else None
     if keep:
         keep.mkdir(parents=True, exist_ok=True)
     records: list[Source] = []
     nested: list[dict] = []
     to_keep: list[tuple[Path, Path]] = []
-    with tempfile.TemporaryDirectory(prefix=".spndl-download.", dir=out.parent) as dl, atomic_dir(out) as tmp:
+    with (tempfile.TemporaryDirectory(prefix=temp_prefix(out), suffix=".tmp", dir=out.parent) as dl,
+          atomic_dir(out, is_acquired, OWN_OUTPUT) as tmp):
         for src, want in zip(sources, sha256):
             want = want.lower() if want and want != "-" else None
             if is_url(src):
@@ -262,8 +348,8 @@ def acquire(dataset: str, sources: list[str], out: str | Path, sha256: list[str 
             # named by its source, and a clash between sources is caught file by file.
             stage = Path(tempfile.mkdtemp(prefix=".stage.", dir=tmp))
             try:
-                _copy_tree(path, stage) if path.is_dir() else extract(path, stage)
-                nested += unpack_nested(stage, str(path), log)
+                _copy_tree(path, stage) if path.is_dir() else extract(path, stage, limits=limits)
+                nested += unpack_nested(stage, str(path), log, limits)
                 merge_into(stage, tmp, str(path))
             finally:
                 shutil.rmtree(stage, ignore_errors=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from spndl.data.locate import find_dir, require_dir
-from spndl.data.records import DataError, Exclusion, ReadResult, Sequence
+from spndl.data.records import DataError, Exclusion, ReadResult, Sequence, read_utf8
 from spndl.data.spec import CKPLUS_CODES
 
 _FRAME = re.compile(r"^(S\d+)_(\d+)_(\d+)\.png$", re.IGNORECASE)
@@ -26,7 +26,7 @@ IMAGES = {"original": "landmarks"}
 
 def read_emotion(path: Path) -> int:
     """The code in a CK+ Emotion file (e.g. ``   3.0000000e+00``) as an int."""
-    text = path.read_text().strip()
+    text = read_utf8(path).strip()
     try:
         value = float(text)
     except ValueError:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from spndl.data.crop import FaceDetector, crop_resize, landmark_box, read_image
 from spndl.data.folds import assign_folds
 from spndl.data.records import DataError, Exclusion, ReadResult, Sequence
 from spndl.data.spec import CLASSES, N_PEAK_FRAMES
-from spndl.fsutil import atomic_dir, sha256_files
+from spndl.fsutil import atomic_dir, check_output_dir, sha256_files
 
 READERS = {"ckplus": ckplus.read, "oulu": oulu.read, "rafdb": rafdb.read}
 MANIFEST = "manifest.csv"
@@ -182,12 +183,54 @@ def read_dataset(dataset: str, root: str | Path, images: str | None = None) -> t
     """(the reader's result, images, crop) for ``dataset`` at ``root``, from the ``images``
     variant (``IMAGES``; None: the dataset's default)."""
     images, crop = resolve_images(dataset, images)
-    return READERS[dataset](Path(root).resolve(), images=images), images, crop
+    read = READERS[dataset](Path(root).resolve(), images=images)
+    check_names(read)
+    return read, images, crop
+
+
+def check_names(read: ReadResult) -> None:
+    """Refuse, before any work, a file name that cannot be written into the UTF-8 manifest
+    and exclusion list (the file system gives undecodable bytes back as surrogates)."""
+    paths = [p for s in read.sequences for p in (*s.frames, *(s.landmarks or []))]
+    paths += [e.path for e in read.exclusions]
+    for p in paths:
+        try:
+            str(p).encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(p).decode("utf-8", "backslashreplace")
+            raise DataError(f"{shown}: file name is not valid UTF-8; rename it (spndl writes names into "
+                            "UTF-8 CSV and JSON files)") from None
+
+
+def is_prepared(folder: Path) -> bool:
+    """Whether ``folder`` is a prepared folder that ``prepare`` wrote (its dataset.json)."""
+    try:
+        info = json.loads((folder / INFO).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and "spndl_version" in info and "checksum" in info
+
+
+OWN_OUTPUT = "a prepared folder (one with spndl's dataset.json)"
+MIN_SIZE = 16  # px: ResNet-18 halves the input five times
+
+
+def data_checksum(images: Path, manifest: Path, classes: list[str]) -> str:
+    """The prepared data's identity: the arrays, the manifest and the class order that
+    gives the labels their names (a reordered dataset.json would swap per-class names)."""
+    return sha256_files([images, manifest], extra=json.dumps(classes).encode())
 
 
 def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 64, fold_rule: str = "modulo",
             n_folds: int = 10, seed: int = 0, images: str | None = None) -> dict:
-    """Read, pair, crop and fold one dataset into ``out``; returns the dataset.json content."""
+    """Read, pair, crop and fold one dataset into ``out``; returns the dataset.json content.
+
+    ``out`` must be absent, empty, or an earlier prepared folder, and apart from ``root``."""
+    if not isinstance(size, int) or size < MIN_SIZE:
+        raise DataError(f"--size {size}: a face crop needs at least {MIN_SIZE} px")
+    if dataset != "rafdb" and (not isinstance(n_folds, int) or n_folds < 2):
+        raise DataError(f"--folds {n_folds}: cross-validation needs at least 2 folds")
+    check_output_dir(out, is_prepared, OWN_OUTPUT, inputs=(root,))
     read, images, crop = read_dataset(dataset, root, images)
     root, out = read.root, Path(out)
     rows, images_arr, excl = build_samples(read, size, crop, FaceDetector() if crop == "detector" else None)
@@ -212,13 +255,13 @@ def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 64, fol
         per_fold = manifest.groupby("fold")["label_name"].apply(set)
         info["empty_test_classes_by_fold"] = {int(k): sorted(set(classes) - v) for k, v in per_fold.items()
                                               if set(classes) - v}
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, is_prepared, OWN_OUTPUT, inputs=(root,)) as tmp:
         np.save(tmp / IMAGES_FILE, images_arr)
         manifest.to_csv(tmp / MANIFEST, index=False)
         with open(tmp / "exclusions.csv", "w", newline="") as f:
             wr = csv.DictWriter(f, ["path", "reason", "sequence", "label"])
             wr.writeheader()
             wr.writerows(asdict(e) for e in excl)
-        info["checksum"] = sha256_files([tmp / IMAGES_FILE, tmp / MANIFEST])
+        info["checksum"] = data_checksum(tmp / IMAGES_FILE, tmp / MANIFEST, classes)
         (tmp / INFO).write_text(json.dumps(info, indent=2) + "\n")
     return info

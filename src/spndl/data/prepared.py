@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spndl.data.prepare import IMAGES_FILE, INFO, MANIFEST
+from spndl.data.prepare import IMAGES_FILE, INFO, MANIFEST, data_checksum
 from spndl.data.records import DataError
-from spndl.fsutil import sha256_files
 
 
 @dataclass
@@ -40,10 +39,15 @@ def load_prepared(path: str | Path) -> Prepared:
     for name in (IMAGES_FILE, MANIFEST, INFO):
         if not (path / name).is_file():
             raise DataError(f"{path / name}: missing; run `spndl prepare` first")
-    info = json.loads((path / INFO).read_text())
-    checksum = sha256_files([path / IMAGES_FILE, path / MANIFEST])
+    try:
+        info = json.loads((path / INFO).read_text())
+        classes = info["classes"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise DataError(f"{path / INFO}: not a dataset.json written by `spndl prepare` ({e})") from None
+    checksum = data_checksum(path / IMAGES_FILE, path / MANIFEST, classes)
     if checksum != info.get("checksum"):
-        raise DataError(f"{path}: images.npy or manifest.csv changed since prepare wrote them "
+        raise DataError(f"{path}: images.npy, manifest.csv or the class list in dataset.json changed since "
+                        f"prepare wrote them "
                         f"(checksum {checksum[:12]} != recorded {str(info.get('checksum'))[:12]})")
     images = np.load(path / IMAGES_FILE)
     manifest = pd.read_csv(path / MANIFEST, keep_default_na=False)

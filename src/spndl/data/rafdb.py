@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from spndl.data.locate import require_dir
-from spndl.data.records import DataError, Exclusion, ReadResult, Sequence
+from spndl.data.records import DataError, Exclusion, ReadResult, Sequence, read_utf8
 from spndl.data.spec import RAFDB_CODES
 
 LABEL_FILE = "list_patition_label.txt"
@@ -41,7 +41,7 @@ def read(root: str | Path, images: str = "aligned") -> ReadResult:
         raise DataError(f"{folder}: image folder not found (images={images}){hint}")
     out = ReadResult("rafdb", root)
     seen = set()
-    for lineno, line in enumerate(label_file.read_text().splitlines(), start=1):
+    for lineno, line in enumerate(read_utf8(label_file).splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split()

@@ -10,6 +10,16 @@ class DataError(ValueError):
     """Input data that cannot be used; the message names the file and the problem."""
 
 
+def read_utf8(path: Path) -> str:
+    """A text file's content; bytes that are not UTF-8 are a DataError naming the file and line."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not a UTF-8 text file (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+
+
 @dataclass
 class Sequence:
     """One labelled neutral-to-peak sequence (or, for RAF-DB, one image as a 1-frame sequence)."""

@@ -1,0 +1,66 @@
+"""Checks of params.yaml beyond its schema, run when the Snakefile is parsed.
+
+The JSON schema checks shapes and spellings; these check what needs the package's
+knowledge: the training settings of each preset (the same ``spndl.config`` checks
+as ``spndl train --set``), SPL's epochs per pace, the figures' fold, classes and
+paces against what the preset trains, and a variant list for every dataset. A
+mistake fails ``snakemake -n`` naming its key, not a training job an hour later.
+"""
+
+from __future__ import annotations
+
+from spndl.config import Config, ConfigError, config_from_dict, merge
+from spndl.data.spec import CLASSES
+from spndl.model import VARIANTS
+from spndl.spl import epochs_per_pace
+
+
+def run_config(params: dict, dataset: str) -> Config:
+    """The training settings of ``dataset``'s runs under the selected preset."""
+    name = params["preset"]
+    preset = params["presets"][name]
+    where = f"params.yaml: presets.{name}.train" + (" + train_rafdb" if dataset == "rafdb" else "")
+    settings = merge({"data": {"size": preset["image_size"]}}, preset.get("train") or {})
+    if dataset == "rafdb":
+        settings = merge(settings, preset.get("train_rafdb") or {})
+    return config_from_dict(settings, where)
+
+
+def validate_params(params: dict) -> None:
+    """Raise ConfigError naming the params.yaml key of the first mistake found."""
+    name = params["preset"]
+    if name not in params["presets"]:
+        raise ConfigError(f"params.yaml: preset: {name!r} is not one of {sorted(params['presets'])}")
+    preset = params["presets"][name]
+    n_folds = params["prepare"]["n_folds"]
+    for k in preset["folds"]:
+        if k >= n_folds:
+            raise ConfigError(f"params.yaml: presets.{name}.folds: fold {k} does not exist with "
+                              f"prepare.n_folds {n_folds} (folds 0..{n_folds - 1})")
+    for dataset in params["datasets"]:
+        variants = params["variants"].get(dataset) or []
+        if not variants:
+            raise ConfigError(f"params.yaml: variants.{dataset}: no variant listed; list at least one or "
+                              f"drop {dataset} from datasets")
+        cfg = run_config(params, dataset)
+        if any(VARIANTS[v][1] for v in variants):
+            try:
+                epochs_per_pace(cfg.train.epochs, cfg.spl.paces)
+            except ValueError as e:
+                raise ConfigError(f"params.yaml: presets.{name}.train{'_rafdb' if dataset == 'rafdb' else ''}: "
+                                  f"train.epochs {cfg.train.epochs} for {dataset}'s SPL variants: {e}") from None
+    if "oulu" in params["datasets"]:
+        fig = params["figures"]
+        if fig["fold"] not in preset["folds"]:
+            raise ConfigError(f"params.yaml: figures.fold: {fig['fold']} is not one of presets.{name}.folds "
+                              f"{preset['folds']} (Figs. 5 and 7 show a fold the tables train)")
+        classes = CLASSES["oulu"]
+        bad = [c for c in fig["tsne_classes"] if c not in classes]
+        if bad or len(set(fig["tsne_classes"])) != len(fig["tsne_classes"]):
+            raise ConfigError(f"params.yaml: figures.tsne_classes: {fig['tsne_classes']} must be two different "
+                              f"Oulu-CASIA classes of {classes}")
+        paces = run_config(params, "oulu").spl.paces
+        bad = [p for p in fig["tsne_paces"] if not 1 <= p <= paces]
+        if bad:
+            raise ConfigError(f"params.yaml: figures.tsne_paces: {bad} outside the {paces} SPL paces of "
+                              f"presets.{name} (1..{paces})")
