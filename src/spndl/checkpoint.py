@@ -24,6 +24,11 @@ def load(path: str | os.PathLike, what: str = "checkpoint") -> object:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: {what} not found")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    # torch.save writes a zip (PK..), older versions a pickle (protocol byte 0x80 first).
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        raise CheckpointError(f"{path}: not a PyTorch {what} (it starts with {head!r}, not a torch.save file)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:

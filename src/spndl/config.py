@@ -202,7 +202,7 @@ def validate(cfg: Config) -> None:
     _check(t.epochs >= 1, "train.epochs", t.epochs, "an integer >= 1")
     _check(t.batch_size >= 2, "train.batch_size", t.batch_size, "an integer >= 2 (BatchNorm needs two samples)")
     _check(t.eval_batch_size >= 1, "train.eval_batch_size", t.eval_batch_size, "an integer >= 1")
-    _check(finite(t.lr) and t.lr > 0, "train.lr", t.lr, "a finite number > 0")
+    _check(0 < t.lr < 3.4e38, "train.lr", t.lr, "a number > 0 that float32 holds")
     _check(len(t.betas) == 2 and all(finite(b) and 0 <= b < 1 for b in t.betas), "train.betas", list(t.betas),
            "two numbers in [0, 1)")
     _check(bool(_DEVICE.match(t.device)), "train.device", t.device, "auto, cpu, cuda or cuda:N")

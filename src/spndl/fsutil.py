@@ -94,8 +94,9 @@ def write_failed(path: Path, e: BaseException) -> OutputError:
     return OutputError(f"{path}: could not be written ({why}{where}); nothing was replaced")
 
 
-# Errors that mean the disk (or a limit on it) refused the bytes, not a bug.
-_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# Errors that mean the disk (or a limit on it) refused the bytes, not a bug; numpy reports a
+# short write as an OSError without errno ('N requested and M written').
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, None}
 
 
 @contextlib.contextmanager
