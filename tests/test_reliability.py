@@ -492,6 +492,7 @@ def test_a_reordered_class_list_is_caught_by_the_checksum(prepared, tmp_path):
 
 # --- params.yaml mistakes, at parse time ----------------------------------------------------------
 
+# Kind: params.yaml mistakes that the schema lets through (figures, presets' training blocks, variants).
 @pytest.mark.slow
 @pytest.mark.parametrize("mistake, key", [
     ("figures: {fold: 42}", "figures.fold"),

@@ -99,6 +99,9 @@ def write_failed(path: Path, e: BaseException) -> OutputError:
 _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, None}
 
 
+_swept: set[Path] = set()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
@@ -107,6 +110,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     that fails for lack of room is an ``OutputError`` naming ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.parent not in _swept:  # once per folder and process: a run writes some files every epoch
+        remove_stale_temporaries(path.parent)
+        _swept.add(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
