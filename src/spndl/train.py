@@ -201,6 +201,7 @@ def check_run_folder(out: Path) -> None:
     """A run writes only into an absent or empty folder or its own earlier run folder."""
     if out.exists() and not out.is_dir():
         raise RunError(f"{out}: exists and is not a folder; refusing to write a run there")
+
     def own(name: str) -> bool:  # a run's files, a moved-aside checkpoint, a killed write's leftover
         return name in RUN_FILES or name == "paces" or name.startswith("checkpoint.pt.") or is_temporary(name)
 
@@ -253,6 +254,7 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
         raise RunError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     reference_mode, use_spl = VARIANTS[variant]
     out = Path(out)
+    check_run_folder(out)
     data = load_prepared(data_dir)
     if reference_mode == "neutral" and not data.has_references:
         raise DataError(f"{data.path}: variant {variant} needs a neutral reference per sample; "
@@ -297,7 +299,6 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
     selected = np.ones(len(train_rows), bool)
     start_epoch = 1
     ckpt_path = out / "checkpoint.pt"
-    check_run_folder(out)
     remove_stale_temporaries(out, log)
     remove_stale_temporaries(out / "paces", log)
     ck = read_checkpoint(ckpt_path, restart_on_change, log)
