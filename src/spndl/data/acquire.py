@@ -7,7 +7,9 @@ is checked when one is given and recorded in any case, in ``ACQUIRED_FILE``
 inside the tree.
 
 Extraction refuses, before anything is written, members with absolute paths
-or ``..``, links that leave the target, and device files; it unpacks into a
+or ``..``, links that leave the target, device files, names that are not
+UTF-8 or hold control characters, a member that is both a file and a folder,
+and archives over the unpacking ``Limits`` (archive bombs); it unpacks into a
 temporary folder that is renamed into place only when every source is in,
 so a bad or truncated archive leaves no partial tree behind. Two sources that
 put different bytes at the same path are an error, identical copies (a
@@ -35,8 +37,7 @@ from pathlib import Path, PurePosixPath
 
 from spndl import __version__
 from spndl.data.records import DataError
-from spndl.fsutil import (atomic_dir, atomic_path, check_output_dir, remove_stale_temporaries, sha256_file,
-                          temp_prefix)
+from spndl.fsutil import atomic_dir, atomic_path, check_output_dir, sha256_file, temp_prefix
 
 ACQUIRED_FILE = "spndl-acquired.json"
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
@@ -311,7 +312,6 @@ def acquire(dataset: str, sources: list[str], out: str | Path, sha256: list[str 
     local = tuple(Path(src).expanduser() for src in sources if not is_url(src))
     check_output_dir(out, is_acquired, OWN_OUTPUT, inputs=local + ((Path(keep),) if keep else ()))
     out.parent.mkdir(parents=True, exist_ok=True)  # downloads land beside the tree, not in the system's /tmp
-    remove_stale_temporaries(out.parent, log)
     keep = Path(keep) if keep else None
     if keep:
         keep.mkdir(parents=True, exist_ok=True)
