@@ -185,7 +185,7 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
 
 def _check(ok: bool, key: str, value: Any, want: str) -> None:
     if not ok:
-        raise ConfigError(f"{key}: {value!r} is out of range; expected {want}")
+        raise ConfigError(f"{key}: {value!r} is invalid; expected {want}")
 
 
 def validate(cfg: Config) -> None:
