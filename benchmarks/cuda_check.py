@@ -34,6 +34,7 @@ import numpy as np
 import torch
 import yaml
 
+from spndl.batching import Batches, make_part, resize_images
 from spndl.config import config_from_dict
 from spndl.data.prepare import prepare
 from spndl.data.spec import EXPECTED
@@ -41,7 +42,7 @@ from spndl.data.prepared import load_prepared, split_indices
 from spndl.model import VARIANTS, SPNDLNet
 from spndl.seeding import generator
 from spndl.synth import generate
-from spndl.train import Batches, make_part, pick_device, predict, resize_images, train, train_epoch
+from spndl.train import pick_device, predict, train, train_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import naive_pairs_per_second  # noqa: E402

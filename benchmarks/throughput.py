@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.transforms import v2
 
+from spndl.batching import MEAN, STD, Batches, make_part, resize_images
 from spndl.config import load_config
 from spndl.data import ckplus
 from spndl.data.crop import landmark_box
@@ -32,7 +33,7 @@ from spndl.demo import DEFAULT_CONFIG
 from spndl.model import VARIANTS, SPNDLNet
 from spndl.seeding import generator
 from spndl.synth import generate
-from spndl.train import MEAN, STD, Batches, make_part, pick_device, resize_images, train_epoch
+from spndl.train import pick_device, train_epoch
 
 
 class NaivePairs(torch.utils.data.Dataset):

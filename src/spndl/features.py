@@ -14,7 +14,8 @@ from spndl.data.prepared import load_prepared, split_indices
 from spndl.data.records import DataError
 from spndl.fsutil import atomic_path
 from spndl.model import VARIANTS, SPNDLNet
-from spndl.train import Batches, make_part, pick_device, predict, resize_images
+from spndl.batching import Batches, make_part, resize_images
+from spndl.train import pick_device, predict
 
 
 def export_features(checkpoint: str | Path, data_dir: str | Path, out: str | Path, part: str = "train",

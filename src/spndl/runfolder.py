@@ -1,0 +1,207 @@
+"""A training run's folder: what it may write into, resume and restart, provenance, results.
+
+The folder receives ``config.yaml`` (exact settings, data checksum, code
+version), ``history.csv`` (one row per epoch), ``spl_selection.csv`` (one row
+per training sample per pace), ``checkpoint.pt`` (written atomically every
+epoch), and at the end ``predictions.csv`` and ``metrics.json``. A checkpoint
+holds model, optimizer, RNG states, history and selection, so that a resumed
+run ends with the same numbers as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+from sklearn.metrics import confusion_matrix
+
+from spndl.checkpoint import CheckpointError
+from spndl.checkpoint import load as load_checkpoint
+from spndl.checkpoint import save as save_checkpoint
+from spndl.config import Config
+from spndl.data.prepared import Prepared
+from spndl.fsutil import atomic_path, is_temporary, remove_stale_temporaries, write_text
+from spndl.provenance import code_version
+
+RUN_FILES = ("checkpoint.pt", "history.csv", "spl_selection.csv", "predictions.csv", "metrics.json", "config.yaml")
+HISTORY_COLUMNS = ["epoch", "pace", "fraction", "selected", "train_loss", "train_accuracy",
+                   "test_loss", "test_accuracy", "seconds"]
+SELECTION_COLUMNS = ["pace", "sample_id", "label", "loss", "selected"]
+
+
+class RunError(RuntimeError):
+    pass
+
+
+def run_settings(data: Prepared, variant: str, fold: int | None, cfg: Config, weights_sha: str) -> dict:
+    """Everything that determines a run's numbers; a resume must find the same.
+    The data are identified by checksum, not path, so a moved folder still resumes."""
+    return {"variant": variant, "fold": fold, "dataset": data.info["dataset"],
+            "synthetic": data.info.get("synthetic", False), "data_checksum": data.checksum,
+            "weights_sha256": weights_sha, "config": cfg.to_dict()}
+
+
+def check_run_folder(out: Path) -> None:
+    """A run writes only into an absent or empty folder or its own earlier run folder."""
+    if out.exists() and not out.is_dir():
+        raise RunError(f"{out}: exists and is not a folder; refusing to write a run there")
+
+    def own(name: str) -> bool:  # a run's files, a moved-aside checkpoint, a killed write's leftover
+        return name in RUN_FILES or name == "paces" or name.startswith("checkpoint.pt.") or is_temporary(name)
+
+    names = [p.name for p in out.iterdir()] if out.is_dir() else []
+    if names and not any(own(n) for n in names):
+        raise RunError(f"{out}: folder is not empty and holds no run of spndl train; refusing to write into it "
+                       "(choose another --out)")
+
+
+def read_checkpoint(path: Path, restart_on_change: bool, log: Callable[[str], None]) -> dict | None:
+    """The run's checkpoint, or None. One that cannot be read is an error, or, with
+    ``restart_on_change`` (the pipeline), moved aside so that the run starts over."""
+    if not path.is_file():
+        return None
+    try:
+        ck = load_checkpoint(path)
+        if not isinstance(ck, dict) or not {"settings", "model", "epoch"} <= set(ck):
+            raise CheckpointError(f"{path}: not a checkpoint of spndl train (no settings, model and epoch)")
+    except CheckpointError as e:
+        if not restart_on_change:
+            raise RunError(f"{e}; delete it, or rerun with --restart-on-change to move it aside and start over") \
+                from None
+        aside = next(p for k in range(1, 10**6) if not (p := path.with_name(f"{path.name}.unreadable{k}")).exists())
+        os.replace(path, aside)
+        log(f"{e}; moved it to {aside.name} and starting over")
+        return None
+    return ck
+
+
+@dataclass
+class RunState:
+    """What an epoch adds to and a checkpoint carries: history, SPL selection, progress."""
+
+    selected: np.ndarray                     # the current pace's training samples (eq. 12)
+    history: list[dict] = field(default_factory=list)
+    selection: list[dict] = field(default_factory=list)
+    epoch: int = 0                           # the last finished epoch
+
+
+class RunFolder:
+    """One run's folder: ``open`` finds where to start, ``save_epoch`` keeps progress,
+    ``finish`` writes the results."""
+
+    def __init__(self, out: str | Path, settings: dict, log: Callable[[str], None] = print):
+        self.out, self.settings, self.log = Path(out), settings, log
+        self.checkpoint = self.out / "checkpoint.pt"
+
+    def open(self, n_train: int, restart_on_change: bool) -> tuple[RunState, dict | None]:
+        """A fresh state, or the checkpoint's (returned too, for the model and optimizer).
+
+        A checkpoint made with other settings is an error, or, with ``restart_on_change``
+        (the pipeline, whose parameter changes mean a new run), the folder's previous
+        outputs are removed and training starts over."""
+        check_run_folder(self.out)
+        remove_stale_temporaries(self.out, self.log)
+        remove_stale_temporaries(self.out / "paces", self.log)
+        ck = read_checkpoint(self.checkpoint, restart_on_change, self.log)
+        if ck is not None and ck["settings"] != self.settings:
+            if not restart_on_change:
+                raise RunError(f"{self.checkpoint}: checkpoint was made with other settings; "
+                               f"use another --out or delete the folder to start over")
+            self.log(f"{self.checkpoint}: made with other settings; starting over")
+            for name in RUN_FILES:
+                (self.out / name).unlink(missing_ok=True)
+            shutil.rmtree(self.out / "paces", ignore_errors=True)
+            ck = None
+        if ck is None:
+            self.out.mkdir(parents=True, exist_ok=True)
+            return RunState(np.ones(n_train, bool)), None
+        return RunState(ck["selected"].numpy(), ck["history"], ck["selection"], ck["epoch"]), ck
+
+    @staticmethod
+    def restore(ck: dict, model: torch.nn.Module, opt: torch.optim.Optimizer, g_order: torch.Generator,
+                g_aug: torch.Generator) -> None:
+        """Model, optimizer and every random stream as the checkpoint left them."""
+        model.load_state_dict(ck["model"])
+        if ck["optimizer"] is not None:  # None once the run is complete
+            opt.load_state_dict(ck["optimizer"])
+        g_order.set_state(ck["rng"]["order"])
+        g_aug.set_state(ck["rng"]["augment"].to(g_aug.get_state().device))
+        torch.set_rng_state(ck["rng"]["torch"])
+
+    def write_config(self, data: Prepared, device: torch.device) -> None:
+        """Provenance: the exact settings, data path and checksum, code version, device."""
+        record = {**self.settings, "data": str(data.path.resolve()), "code": code_version(),
+                  "torch": str(torch.__version__), "device": str(device), "threads": torch.get_num_threads()}
+        write_text(self.out / "config.yaml", yaml.safe_dump(record, sort_keys=False))
+
+    def save_pace_model(self, model: torch.nn.Module, pace: int) -> None:
+        """The model that scores pace ``pace`` (for the t-SNE of Fig. 7)."""
+        save_checkpoint({"model": model.state_dict(), "pace": pace, "settings": self.settings},
+                        self.out / "paces" / f"pace{pace}.pt")
+
+    def save_epoch(self, state: RunState, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                   g_order: torch.Generator, g_aug: torch.Generator, pace: int, last: bool,
+                   selection_changed: bool) -> None:
+        """history.csv, spl_selection.csv (when it changed) and the checkpoint of ``state.epoch``."""
+        _save_csv(self.out / "history.csv", state.history, HISTORY_COLUMNS)
+        if selection_changed:
+            _save_csv(self.out / "spl_selection.csv", state.selection, SELECTION_COLUMNS)
+        # The last checkpoint drops the optimizer state (twice the model's size): nothing resumes
+        # a finished run, and the runs folder is what DVC versions.
+        ck = {"model": model.state_dict(), "optimizer": None if last else opt.state_dict(), "epoch": state.epoch,
+              "pace": pace, "selected": torch.from_numpy(state.selected), "history": state.history,
+              "selection": state.selection, "settings": self.settings,
+              "rng": {"order": g_order.get_state(), "augment": g_aug.get_state().cpu(),
+                      "torch": torch.get_rng_state()}}
+        save_checkpoint(ck, self.checkpoint)
+
+    def finish(self, probs: torch.Tensor, labels: np.ndarray, rows: np.ndarray, data: Prepared, image_size: int,
+               history: list[dict]) -> dict:
+        """Predictions and metrics of the last epoch (the headline; no model selection on test data)."""
+        settings = self.settings
+        pred = probs.argmax(1).numpy()
+        m = data.manifest.iloc[rows]
+        preds = pd.DataFrame({"sample_id": m["sample_id"].to_numpy(), "label": labels, "prediction": pred})
+        for k, c in enumerate(data.classes):
+            preds[f"prob_{c}"] = probs[:, k].numpy()
+        with atomic_path(self.out / "predictions.csv") as tmp:
+            preds.to_csv(tmp, index=False)
+        cm = confusion_matrix(labels, pred, labels=list(range(len(data.classes))))
+        best = max(history, key=lambda h: h["test_accuracy"])
+        present = [c for i, c in enumerate(data.classes) if cm[i].sum() > 0]
+        metrics = {
+            "accuracy": float((pred == labels).mean()),
+            "n_test": int(len(labels)),
+            "n_train": int(history[-1]["selected"]),
+            "epochs": len(history),
+            "variant": settings["variant"], "dataset": settings["dataset"], "fold": settings["fold"],
+            "synthetic": settings["synthetic"],
+            "per_class_accuracy": {c: float(cm[i, i] / cm[i].sum()) for i, c in enumerate(data.classes)
+                                   if cm[i].sum()},
+            "classes_absent_from_test": [c for c in data.classes if c not in present],
+            "confusion_matrix": cm.tolist(),
+            "classes": data.classes,
+            # Reported for comparison with peer code only: picking this epoch is model selection on test data.
+            "best_epoch_test_accuracy": float(best["test_accuracy"]),
+            "best_epoch": int(best["epoch"]),
+            "data_checksum": settings["data_checksum"],
+            "image_size": int(image_size),
+            "n_folds": data.info.get("n_folds"),
+            "weights": settings["config"]["model"]["weights"],
+            "weights_sha256": settings["weights_sha256"],
+        }
+        write_text(self.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        return metrics
+
+
+def _save_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows, columns=columns).to_csv(tmp, index=False)
