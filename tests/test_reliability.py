@@ -192,6 +192,22 @@ def test_a_binary_emotion_file_is_an_exclusion_naming_it(ck_copy, tmp_path):
     assert len(row) == 1 and "not a UTF-8 text file" in row["reason"].iloc[0]
 
 
+# Kind: CK+ landmarks that lie outside their frame (the crop box names no file of its own).
+def test_landmarks_outside_the_frame_exclude_that_frame(ck_copy, tmp_path):
+    tree = tmp_path / "ck"
+    shutil.copytree(ck_copy, tree)
+    emo = sorted((tree / "Emotion").rglob("*_emotion.txt"))[0]
+    seq = emo.relative_to(tree / "Emotion").parent
+    lm = sorted((tree / "Landmarks" / seq).glob("*_landmarks.txt"))[-1]
+    lm.write_text("".join(f"{5000 + i} {6000 + i}\n" for i in range(68)))
+    assert main(["prepare", "--dataset", "ckplus", "--root", str(tree), "--out", str(tmp_path / "p"),
+                 "--size", "16"]) == 0
+    ex = pd.read_csv(tmp_path / "p/exclusions.csv")
+    frame = tree / "cohn-kanade-images" / seq / lm.name.replace("_landmarks.txt", ".png")
+    row = ex[ex["path"] == str(frame)]
+    assert len(row) == 1 and row["reason"].iloc[0].startswith("crop box (5000, 6000, ")
+
+
 # Kind: a RAF-DB label file that is not UTF-8 text.
 def test_a_binary_rafdb_label_file_is_an_error_naming_file_and_line(synth_root, tmp_path, capsys):
     tree = tmp_path / "raf"

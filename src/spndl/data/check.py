@@ -64,7 +64,7 @@ def _landmarks_ok(path: Path) -> str | None:
     try:
         ckplus.read_landmarks(path)
     except DataError as e:
-        return str(e).split(": ", 1)[1]
+        return e.reason
     return None
 
 

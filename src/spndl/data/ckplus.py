@@ -30,9 +30,9 @@ def read_emotion(path: Path) -> int:
     try:
         value = float(text)
     except ValueError:
-        raise DataError(f"{path}: emotion file does not hold one number: {text[:40]!r}") from None
+        raise DataError(path, f"emotion file does not hold one number: {text[:40]!r}") from None
     if value != int(value):
-        raise DataError(f"{path}: emotion code {value} is not an integer")
+        raise DataError(path, f"emotion code {value} is not an integer")
     return int(value)
 
 
@@ -41,9 +41,9 @@ def read_landmarks(path: Path) -> np.ndarray:
     try:
         pts = np.loadtxt(path, ndmin=2)
     except ValueError as e:
-        raise DataError(f"{path}: landmark file is not numeric ({e})") from None
+        raise DataError(path, f"landmark file is not numeric ({e})") from None
     if pts.shape != (68, 2):
-        raise DataError(f"{path}: expected 68 lines of two numbers, found shape {pts.shape}")
+        raise DataError(path, f"expected 68 lines of two numbers, found shape {pts.shape}")
     return pts
 
 
@@ -91,7 +91,7 @@ def read(root: str | Path, images: str = "original") -> ReadResult:
         try:
             code = read_emotion(files[0])
         except DataError as e:
-            out.exclusions.append(Exclusion(str(files[0]), str(e).split(": ", 1)[1], name))
+            out.exclusions.append(Exclusion(str(files[0]), e.reason, name))
             continue
         if code not in CKPLUS_CODES:
             out.exclusions.append(Exclusion(str(files[0]), f"emotion code {code} outside 1..7", name))

@@ -22,7 +22,7 @@ def read_image(path: Path) -> np.ndarray:
     """An image file as (H, W, 3) RGB uint8; greyscale frames are repeated to 3 channels."""
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
-        raise DataError(f"{path}: unreadable image")
+        raise DataError(path, "unreadable image")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 

@@ -60,14 +60,13 @@ def _ckplus_faces(seq: Sequence, picks: list[int], size: int) -> tuple[dict[int,
         frame = seq.frames[k]
         try:
             if seq.landmarks is None:
-                raise DataError(f"{frame}: no Landmarks folder in this copy")
+                raise DataError(frame, "no Landmarks folder in this copy")
             lm = seq.landmarks[k]
             if not lm.is_file():
-                raise DataError(f"{lm}: landmark file missing")
+                raise DataError(lm, "landmark file missing")
             faces[k] = crop_resize(read_image(frame), landmark_box(ckplus.read_landmarks(lm)), size)
-        except DataError as e:
-            path, reason = str(e).split(": ", 1)
-            excl.append(Exclusion(path, reason, seq.sequence, seq.label))
+        except DataError as e:  # a crop outside the frame names no file of its own: the frame's
+            excl.append(Exclusion(e.path or str(frame), e.reason, seq.sequence, seq.label))
     return faces, excl, {k: "landmarks" for k in faces}
 
 

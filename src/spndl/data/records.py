@@ -7,7 +7,19 @@ from pathlib import Path
 
 
 class DataError(ValueError):
-    """Input data that cannot be used; the message names the file and the problem."""
+    """Input data that cannot be used; the message names the file and the problem.
+
+    ``DataError(path, reason)`` keeps both as attributes (``path``, ``reason``), so that a
+    caller can list the file as an exclusion without taking the message apart;
+    ``DataError(message)`` is for problems of no one file (``path`` is None)."""
+
+    def __init__(self, path_or_message: object, reason: str | None = None):
+        if reason is None:
+            self.path, self.reason = None, str(path_or_message)
+            super().__init__(str(path_or_message))
+        else:
+            self.path, self.reason = str(path_or_message), reason
+            super().__init__(f"{path_or_message}: {reason}")
 
 
 def read_utf8(path: Path) -> str:
@@ -17,7 +29,8 @@ def read_utf8(path: Path) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not a UTF-8 text file (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+        raise DataError(f"{path}:{line}", f"not a UTF-8 text file (byte 0x{data[e.start]:02x} at offset {e.start})") \
+            from None
 
 
 @dataclass
