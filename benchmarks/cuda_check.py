@@ -40,6 +40,7 @@ from spndl.data.prepare import prepare
 from spndl.data.spec import EXPECTED
 from spndl.data.prepared import load_prepared, split_indices
 from spndl.model import VARIANTS, SPNDLNet
+from spndl.params import run_config
 from spndl.seeding import generator
 from spndl.synth import generate
 from spndl.train import pick_device, predict, train, train_epoch
@@ -53,18 +54,18 @@ PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 def paper_runs(params_path: Path = PARAMS) -> dict:
     """Per dataset, the runs of Tables 1-4 as the pipeline makes them with `preset: paper`
     (folds, epochs and variants from params.yaml), at the paper's sample counts (spec.EXPECTED)."""
-    params = yaml.safe_load(Path(params_path).read_text())
+    params = {**yaml.safe_load(Path(params_path).read_text()), "preset": "paper"}
     preset = params["presets"]["paper"]
     out = {}
     for ds, variants in params["variants"].items():
         e = EXPECTED[ds]
+        epochs = run_config(params, ds).train.epochs  # the pipeline's own reading of the preset
         if ds == "rafdb":
-            epochs = preset.get("train_rafdb", {}).get("train", {}).get("epochs", preset["train"]["train"]["epochs"])
             out[ds] = dict(train=e["train"], test=e["test"], runs=1, epochs=epochs, variants=variants)
         else:
             n_test = e["samples"] / params["prepare"]["n_folds"]
             out[ds] = dict(train=e["samples"] - n_test, test=n_test, runs=len(preset["folds"]),
-                           epochs=preset["train"]["train"]["epochs"], variants=variants)
+                           epochs=epochs, variants=variants)
     return out
 
 

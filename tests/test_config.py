@@ -1,6 +1,13 @@
+from pathlib import Path
+
 import pytest
+import yaml
 
 from spndl.config import ConfigError, load_config
+from spndl.demo import DEFAULT_CONFIG
+from spndl.params import run_config
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_defaults_are_the_papers_settings():
@@ -26,3 +33,9 @@ def test_files_then_sets_override(tmp_path):
 def test_bad_settings_are_named(item, message):
     with pytest.raises((ConfigError, ValueError), match=message):
         load_config([], [item])
+
+
+def test_the_demo_settings_are_the_pipelines_default_preset():
+    # params.yaml's presets are the one source; the packaged file must not drift from them.
+    params = {**yaml.safe_load((REPO / "params.yaml").read_text()), "preset": "synthetic_cpu"}
+    assert load_config([DEFAULT_CONFIG]).to_dict() == run_config(params, "ckplus").to_dict()

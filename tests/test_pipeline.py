@@ -121,7 +121,7 @@ def test_a_second_run_has_nothing_to_do(workdir):
 
 def test_changing_a_training_parameter_reruns_only_what_it_affects(workdir, tmp_path):
     override = tmp_path / "raf.yaml"
-    override.write_text("presets:\n  tiny:\n    train_rafdb:\n      train: {epochs: 4}\n")
+    override.write_text("presets:\n  tiny:\n    config_rafdb:\n      train: {epochs: 4}\n")
     counts = job_counts(snakemake(workdir, "-n", configs=[override]))
     assert counts["train"] == 3  # the three RAF-DB runs, no CK+ or Oulu run
     assert "synth" not in counts and "prepare" not in counts and "fig5" not in counts and "fig7" not in counts

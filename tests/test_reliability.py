@@ -513,12 +513,12 @@ def test_a_reordered_class_list_is_caught_by_the_checksum(prepared, tmp_path):
 @pytest.mark.parametrize("mistake, key", [
     ("figures: {fold: 42}", "figures.fold"),
     ("figures: {fold: 7}", "figures.fold"),
-    ("presets: {tiny: {train: {train: {epochs: abc}}}}", "train.epochs"),
-    ("presets: {tiny: {train: {train: {epoch: 3}}}}", "train.epoch: unknown setting"),
+    ("presets: {tiny: {config: {train: {epochs: abc}}}}", "train.epochs"),
+    ("presets: {tiny: {config: {train: {epoch: 3}}}}", "train.epoch: unknown setting"),
     ("figures: {tsne_classes: [fear, banana]}", "figures.tsne_classes"),
     ("figures: {tsne_paces: [2, 9]}", "figures.tsne_paces"),
     ("variants: {oulu: []}", "variants.oulu"),
-    ("presets: {tiny: {train: {train: {lr: -1}}}}", "train.lr"),
+    ("presets: {tiny: {config: {train: {lr: -1}}}}", "train.lr"),
 ])
 def test_params_mistakes_fail_the_dry_run_naming_the_key(tmp_path, mistake, key):
     bad = tmp_path / "bad.yaml"

@@ -1,4 +1,11 @@
-"""Training settings: typed defaults (the paper's, section 4.2), YAML files and ``key=value`` overrides."""
+"""Training settings: typed defaults, YAML files and ``key=value`` overrides.
+
+The defaults are the paper's where it gives them (section 4.2: 250 epochs,
+batch 128, Adam 1e-3) with one exception: ``model.weights`` is ``none``, so that
+nothing is downloaded unless asked for (the pipeline's ``paper`` preset sets
+``imagenet``, and RAF-DB's 150 epochs in its ``config_rafdb``). The pipeline's
+settings live in params.yaml's presets; these are what ``spndl train`` starts from.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from spndl.spl import SPLSchedule
+from spndl.spl import SPLSchedule, epochs_per_pace
 
 
 class ConfigError(ValueError):
@@ -32,7 +39,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 250                 # CK+ and Oulu-CASIA; 150 for RAF-DB (section 4.2)
+    epochs: int = 250                 # CK+ and Oulu-CASIA (section 4.2); RAF-DB's 150: params config_rafdb
     batch_size: int = 128             # section 4.2
     lr: float = 1e-3                  # Adam, section 4.2
     betas: tuple[float, float] = (0.9, 0.999)
@@ -178,6 +185,16 @@ def load_config(files: list[str | Path] = (), sets: list[str] = ()) -> Config:
         _apply(cfg, parse_set(s), "", "--set")
     validate(cfg)
     return cfg
+
+
+def check_for_variant(cfg: Config, uses_spl: bool, where: str = "") -> None:
+    """Checks across settings that depend on the variant trained, shared by ``spndl train``
+    and the pipeline's parse-time checks: SPL's paces need an epoch each."""
+    if uses_spl:
+        try:
+            epochs_per_pace(cfg.train.epochs, cfg.spl.paces)
+        except ValueError as e:
+            raise ConfigError(f"{where}train.epochs={cfg.train.epochs}: {e}") from None
 
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")

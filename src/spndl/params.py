@@ -9,20 +9,19 @@ mistake fails ``snakemake -n`` naming its key, not a training job an hour later.
 
 from __future__ import annotations
 
-from spndl.config import Config, ConfigError, config_from_dict, merge
+from spndl.config import Config, ConfigError, check_for_variant, config_from_dict, merge
 from spndl.data.spec import CLASSES
 from spndl.model import VARIANTS
-from spndl.spl import epochs_per_pace
 
 
 def run_config(params: dict, dataset: str) -> Config:
     """The training settings of ``dataset``'s runs under the selected preset."""
     name = params["preset"]
     preset = params["presets"][name]
-    where = f"params.yaml: presets.{name}.train" + (" + train_rafdb" if dataset == "rafdb" else "")
-    settings = merge({"data": {"size": preset["image_size"]}}, preset.get("train") or {})
+    where = f"params.yaml: presets.{name}.config" + (" + config_rafdb" if dataset == "rafdb" else "")
+    settings = merge({"data": {"size": preset["image_size"]}}, preset.get("config") or {})
     if dataset == "rafdb":
-        settings = merge(settings, preset.get("train_rafdb") or {})
+        settings = merge(settings, preset.get("config_rafdb") or {})
     return config_from_dict(settings, where)
 
 
@@ -42,13 +41,8 @@ def validate_params(params: dict) -> None:
         if not variants:
             raise ConfigError(f"params.yaml: variants.{dataset}: no variant listed; list at least one or "
                               f"drop {dataset} from datasets")
-        cfg = run_config(params, dataset)
-        if any(VARIANTS[v][1] for v in variants):
-            try:
-                epochs_per_pace(cfg.train.epochs, cfg.spl.paces)
-            except ValueError as e:
-                raise ConfigError(f"params.yaml: presets.{name}.train{'_rafdb' if dataset == 'rafdb' else ''}: "
-                                  f"train.epochs {cfg.train.epochs} for {dataset}'s SPL variants: {e}") from None
+        where = f"params.yaml: presets.{name}.config{'_rafdb' if dataset == 'rafdb' else ''} ({dataset}): "
+        check_for_variant(run_config(params, dataset), any(VARIANTS[v][1] for v in variants), where)
     if "oulu" in params["datasets"]:
         fig = params["figures"]
         if fig["fold"] not in preset["folds"]:

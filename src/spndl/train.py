@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from spndl.augment import augment_pair
 from spndl.batching import Batches, Part, build_parts
-from spndl.config import Config
+from spndl.config import Config, check_for_variant
 from spndl.data.prepared import load_prepared, split_indices
 from spndl.data.records import DataError
 from spndl.model import VARIANTS, SPNDLNet
@@ -109,11 +109,7 @@ def check_divergence(mean_loss: float, epoch: int, n_classes: int, cfg: Config, 
 
 def _pace_of_epoch(cfg: Config, schedule: SPLSchedule) -> list[int]:
     """The pace (1-based) of every epoch: the epochs divided among the paces."""
-    try:
-        pace_epochs = epochs_per_pace(cfg.train.epochs, schedule.paces)
-    except ValueError as e:
-        raise RunError(f"train.epochs={cfg.train.epochs}: {e}") from None
-    return [p + 1 for p, n in enumerate(pace_epochs) for _ in range(n)]
+    return [p + 1 for p, n in enumerate(epochs_per_pace(cfg.train.epochs, schedule.paces)) for _ in range(n)]
 
 
 def _diverged(out: Path, what: str, cfg: Config) -> DivergedError:
@@ -132,6 +128,7 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
     if variant not in VARIANTS:
         raise RunError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     reference_mode, use_spl = VARIANTS[variant]
+    check_for_variant(cfg, use_spl)
     check_run_folder(Path(out))
     data = load_prepared(data_dir)
     if reference_mode == "neutral" and not data.has_references:

@@ -99,9 +99,9 @@ def _flatten(d, prefix=""):
 def train_sets(wildcards):
     """--set arguments of one run: the preset's settings, RAF-DB's overrides, and pace
     checkpoints for the one run that Fig. 7 looks inside."""
-    sets = [f"data.size={PRESET['image_size']}", *_flatten(PRESET["train"])]
+    sets = [f"data.size={PRESET['image_size']}", *_flatten(PRESET["config"])]
     if wildcards.dataset == "rafdb":
-        sets += _flatten(PRESET.get("train_rafdb", {}))
+        sets += _flatten(PRESET.get("config_rafdb") or {})
     if (wildcards.dataset, wildcards.variant, wildcards.fold) == ("oulu", "spndl", f"fold{config['figures']['fold']}"):
         sets.append("train.pace_checkpoints=true")
     return " ".join(f"--set {shlex.quote(s)}" for s in sets)
