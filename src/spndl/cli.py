@@ -11,9 +11,9 @@ from pathlib import Path
 
 from spndl.config import ConfigError
 from spndl.fsutil import OutputError
-from spndl.data.spec import CLASSES
+from spndl.data.registry import DATASETS as REGISTRY
 
-DATASETS = list(CLASSES)  # ckplus, oulu, rafdb
+DATASETS = list(REGISTRY)  # ckplus, oulu, rafdb
 
 
 def _folds(text: str | None) -> list[int] | None:

@@ -10,7 +10,7 @@ mistake fails ``snakemake -n`` naming its key, not a training job an hour later.
 from __future__ import annotations
 
 from spndl.config import Config, ConfigError, check_for_variant, config_from_dict, merge
-from spndl.data.spec import CLASSES
+from spndl.data.registry import DATASETS
 from spndl.model import VARIANTS
 
 
@@ -18,10 +18,10 @@ def run_config(params: dict, dataset: str) -> Config:
     """The training settings of ``dataset``'s runs under the selected preset."""
     name = params["preset"]
     preset = params["presets"][name]
-    where = f"params.yaml: presets.{name}.config" + (" + config_rafdb" if dataset == "rafdb" else "")
+    override = f"config_{dataset}"  # a dataset's own overrides (RAF-DB's 150 epochs)
+    where = f"params.yaml: presets.{name}.config" + (f" + {override}" if override in preset else "")
     settings = merge({"data": {"size": preset["image_size"]}}, preset.get("config") or {})
-    if dataset == "rafdb":
-        settings = merge(settings, preset.get("config_rafdb") or {})
+    settings = merge(settings, preset.get(override) or {})
     return config_from_dict(settings, where)
 
 
@@ -41,14 +41,14 @@ def validate_params(params: dict) -> None:
         if not variants:
             raise ConfigError(f"params.yaml: variants.{dataset}: no variant listed; list at least one or "
                               f"drop {dataset} from datasets")
-        where = f"params.yaml: presets.{name}.config{'_rafdb' if dataset == 'rafdb' else ''} ({dataset}): "
+        where = f"params.yaml: presets.{name}.config ({dataset}): "
         check_for_variant(run_config(params, dataset), any(VARIANTS[v][1] for v in variants), where)
     if "oulu" in params["datasets"]:
         fig = params["figures"]
         if fig["fold"] not in preset["folds"]:
             raise ConfigError(f"params.yaml: figures.fold: {fig['fold']} is not one of presets.{name}.folds "
                               f"{preset['folds']} (Figs. 5 and 7 show a fold the tables train)")
-        classes = CLASSES["oulu"]
+        classes = DATASETS["oulu"].classes
         bad = [c for c in fig["tsne_classes"] if c not in classes]
         if bad or len(set(fig["tsne_classes"])) != len(fig["tsne_classes"]):
             raise ConfigError(f"params.yaml: figures.tsne_classes: {fig['tsne_classes']} must be two different "

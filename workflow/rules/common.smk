@@ -6,6 +6,7 @@ import sys
 import yaml
 
 from spndl.data.acquire import is_url  # the same test as `spndl acquire` for which sources are URLs
+from spndl.data.registry import DATASETS as REGISTRY
 from spndl.params import validate_params
 
 # The environment that runs snakemake also provides the `spndl` command, activated or not.
@@ -32,7 +33,7 @@ LOCK_DIR = ".snakemake/gpu-slots"
 GPU_PER_JOB = int(os.path.isdir("/proc/driver/nvidia/gpus") and any(os.scandir("/proc/driver/nvidia/gpus")))
 
 wildcard_constraints:
-    dataset="ckplus|oulu|rafdb",
+    dataset="|".join(REGISTRY),
     fold=r"fold\d+|split",
 
 
@@ -73,7 +74,7 @@ def check_args(wildcards):
 
 
 def folds(dataset):
-    return ["split"] if dataset == "rafdb" else [f"fold{k}" for k in PRESET["folds"]]
+    return ["split"] if REGISTRY[dataset].protocol == "split" else [f"fold{k}" for k in PRESET["folds"]]
 
 
 def run_dirs(dataset=None, variant=None):
@@ -100,8 +101,7 @@ def train_sets(wildcards):
     """--set arguments of one run: the preset's settings, RAF-DB's overrides, and pace
     checkpoints for the one run that Fig. 7 looks inside."""
     sets = [f"data.size={PRESET['image_size']}", *_flatten(PRESET["config"])]
-    if wildcards.dataset == "rafdb":
-        sets += _flatten(PRESET.get("config_rafdb") or {})
+    sets += _flatten(PRESET.get(f"config_{wildcards.dataset}") or {})
     if (wildcards.dataset, wildcards.variant, wildcards.fold) == ("oulu", "spndl", f"fold{config['figures']['fold']}"):
         sets.append("train.pace_checkpoints=true")
     return " ".join(f"--set {shlex.quote(s)}" for s in sets)
@@ -122,7 +122,7 @@ if has("rafdb", "ndf_wo_neutral", "spndl_wo_neutral"):
 def fig4_runs(wildcards=None):
     runs = []
     for d in DATASETS:
-        ours = "spndl_wo_neutral" if d == "rafdb" else "spndl"
+        ours = REGISTRY[d].ours
         v = ours if has(d, ours) else config["variants"][d][-1]
         runs += run_dirs(d, v)
     return runs

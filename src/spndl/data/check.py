@@ -3,7 +3,7 @@
 ``check_data`` reads the tree with the same reader as ``spndl prepare``, then
 opens every file the pairing rule will use (the first and last three frames of
 each labelled sequence, their CK+ landmark files; each RAF-DB image) and
-reports, next to the paper's expected values (``spec.EXPECTED``):
+reports, next to the paper's expected values (the registry's ``expected``):
 
 - the counts of subjects, sequences, labelled sequences, and samples in total
   and per class, as the pairing rule would produce them from this tree;
@@ -25,7 +25,8 @@ import cv2
 from spndl.data import ckplus
 from spndl.data.prepare import is_synthetic, pairing_frames, read_dataset
 from spndl.data.records import DataError, Exclusion
-from spndl.data.spec import CLASSES, EXPECTED, N_PEAK_FRAMES
+from spndl.data.registry import DATASETS
+from spndl.data.spec import N_PEAK_FRAMES
 
 
 @dataclass
@@ -68,16 +69,16 @@ def _landmarks_ok(path: Path) -> str | None:
     return None
 
 
-def _unusable(seq, picks: list[int], dataset: str) -> tuple[list[Exclusion], set[int]]:
+def _unusable(seq, picks: list[int], crop: str) -> tuple[list[Exclusion], set[int]]:
     """The problems that would keep any of ``picks`` out of a sample, and those frames' indices."""
     bad, frames = [], set()
     for k in picks:
         frame = seq.frames[k]
         if not _readable(frame):
             bad.append(Exclusion(str(frame), "unreadable image", seq.sequence, seq.label))
-        elif dataset == "ckplus" and seq.landmarks is None:
+        elif crop == "landmarks" and seq.landmarks is None:
             bad.append(Exclusion(str(frame), "no Landmarks folder in this copy", seq.sequence, seq.label))
-        elif dataset == "ckplus" and (why := _landmarks_ok(seq.landmarks[k])):
+        elif crop == "landmarks" and (why := _landmarks_ok(seq.landmarks[k])):
             bad.append(Exclusion(str(seq.landmarks[k]), why, seq.sequence, seq.label))
         else:
             continue
@@ -86,8 +87,8 @@ def _unusable(seq, picks: list[int], dataset: str) -> tuple[list[Exclusion], set
 
 
 def _expected(dataset: str) -> dict:
-    e = EXPECTED[dataset]
-    if dataset == "rafdb":
+    e = DATASETS[dataset].expected
+    if DATASETS[dataset].protocol == "split":
         return {"train": e["train"], "test": e["test"],
                 **{f"train/{c}": n for c, n in e["train_per_class"].items()},
                 **{f"test/{c}": n for c, n in e["test_per_class"].items()}}
@@ -99,14 +100,14 @@ def _expected(dataset: str) -> dict:
 
 def check_data(dataset: str, root: str | Path, images: str | None = None, allow_deviation: bool = False) -> CheckReport:
     """Count and check the tree at ``root`` as ``spndl prepare`` would read it."""
-    read, images, _ = read_dataset(dataset, root, images)
+    read, images, crop = read_dataset(dataset, root, images)
     anomalies = list(read.exclusions)
-    classes = CLASSES[dataset]
+    classes = DATASETS[dataset].classes
     counts = dict(read.counts)
-    if dataset == "rafdb":
+    if not DATASETS[dataset].paired:
         usable = {"train": dict.fromkeys(classes, 0), "test": dict.fromkeys(classes, 0)}
         for seq in read.sequences:
-            bad, _ = _unusable(seq, [0], dataset)
+            bad, _ = _unusable(seq, [0], crop)
             anomalies += bad
             if not bad:
                 usable[seq.split][seq.label] += 1
@@ -121,7 +122,7 @@ def check_data(dataset: str, root: str | Path, images: str | None = None, allow_
             if short:
                 anomalies.append(short)
                 continue
-            bad, bad_frames = _unusable(seq, picks, dataset)
+            bad, bad_frames = _unusable(seq, picks, crop)
             anomalies += bad
             if 0 not in bad_frames:  # without its neutral reference a sequence gives no sample
                 samples_per_class[seq.label] += sum(k not in bad_frames for k in picks[1:])

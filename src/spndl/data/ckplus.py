@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from spndl.data.locate import find_dir, require_dir
-from spndl.data.records import DataError, Exclusion, ReadResult, Sequence, read_utf8
-from spndl.data.spec import CKPLUS_CODES
+from spndl.data.records import DataError, DatasetSpec, Exclusion, ReadResult, Sequence, read_utf8
+from spndl.data.spec import CKPLUS_CLASSES, CKPLUS_CODES, EXPECTED
 
 _FRAME = re.compile(r"^(S\d+)_(\d+)_(\d+)\.png$", re.IGNORECASE)
 _SUBJECT = re.compile(r"^S\d+$", re.IGNORECASE)
@@ -117,3 +117,6 @@ def read(root: str | Path, images: str = "original") -> ReadResult:
                   "labelled_subjects": len(labelled_subjects)}
     out.layout = {"images": images, "folder": str(images_dir.relative_to(root))}
     return out
+
+
+SPEC = DatasetSpec("ckplus", "CK+", CKPLUS_CLASSES, EXPECTED["ckplus"], IMAGES, read)

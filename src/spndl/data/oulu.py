@@ -16,8 +16,8 @@ import re
 from pathlib import Path
 
 from spndl.data.locate import find_dir
-from spndl.data.records import DataError, Exclusion, ReadResult, Sequence
-from spndl.data.spec import OULU_FOLDERS
+from spndl.data.records import DataError, DatasetSpec, Exclusion, ReadResult, Sequence
+from spndl.data.spec import EXPECTED, OULU_CLASSES, OULU_FOLDERS
 
 _FRAME = re.compile(r"^(\d+)\.jpe?g$", re.IGNORECASE)
 _SUBJECT = re.compile(r"^P(\d+)$")
@@ -81,3 +81,6 @@ def read(root: str | Path, images: str = "original") -> ReadResult:
     out.counts = {"subjects": len(subjects), "sequences": n_seq, "labelled_sequences": n_seq}
     out.layout = {"images": images, "folder": str(strong.relative_to(root))}
     return out
+
+
+SPEC = DatasetSpec("oulu", "Oulu-CASIA", OULU_CLASSES, EXPECTED["oulu"], IMAGES, read)

@@ -25,15 +25,16 @@ import numpy as np
 import pandas as pd
 
 from spndl import __version__
-from spndl.data import ckplus, oulu, rafdb
+from spndl.data import ckplus
 from spndl.data.acquire import read_record
 from spndl.data.crop import FaceDetector, crop_resize, landmark_box, read_image
 from spndl.data.folds import assign_folds
 from spndl.data.records import DataError, Exclusion, ReadResult, Sequence
-from spndl.data.spec import CLASSES, N_PEAK_FRAMES
+from spndl.data.registry import DATASETS
+from spndl.data.registry import spec as dataset_spec
+from spndl.data.spec import N_PEAK_FRAMES
 from spndl.fsutil import atomic_dir, check_output_dir, sha256_files
 
-READERS = {"ckplus": ckplus.read, "oulu": oulu.read, "rafdb": rafdb.read}
 MANIFEST = "manifest.csv"
 IMAGES_FILE = "images.npy"
 INFO = "dataset.json"
@@ -98,11 +99,6 @@ def _whole_faces(seq: Sequence, picks: list[int], size: int, how: str):
     return faces, excl, {k: how for k in faces}
 
 
-# How each dataset's faces are cut, by the images read (spndl prepare --images); each
-# reader's first entry is its default.
-IMAGES = {"ckplus": ckplus.IMAGES, "oulu": oulu.IMAGES, "rafdb": rafdb.IMAGES}
-
-
 def pairing_frames(seq: Sequence) -> tuple[list[int], Exclusion | None]:
     """The frames the pairing rule uses (section 4.1): the first (neutral reference) and the
     last three (peak targets); or the exclusion of a sequence too short for them."""
@@ -115,12 +111,13 @@ def pairing_frames(seq: Sequence) -> tuple[list[int], Exclusion | None]:
 
 def resolve_images(dataset: str, images: str | None) -> tuple[str, str]:
     """(images, crop): the kind of images read (default per dataset) and how faces are cut from them."""
-    if dataset not in READERS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(READERS)}")
-    images = images or next(iter(IMAGES[dataset]))
-    if images not in IMAGES[dataset]:
-        raise DataError(f"{dataset}: images {images!r}: choose one of {', '.join(IMAGES[dataset])}")
-    return images, IMAGES[dataset][images]
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}")
+    kinds = DATASETS[dataset].images  # how each kind of image is cut into faces; the first is the default
+    images = images or next(iter(kinds))
+    if images not in kinds:
+        raise DataError(f"{dataset}: images {images!r}: choose one of {', '.join(kinds)}")
+    return images, kinds[images]
 
 
 def _faces(seq: Sequence, picks: list[int], size: int, crop: str, detector: FaceDetector | None):
@@ -134,14 +131,14 @@ def _faces(seq: Sequence, picks: list[int], size: int, crop: str, detector: Face
 def build_samples(read: ReadResult, size: int, crop: str, detector: FaceDetector | None = None):
     """Pair and crop: rows of the manifest (without folds), the face arrays, and exclusions.
 
-    ``crop`` is landmarks, detector, owners or aligned (``IMAGES``)."""
+    ``crop`` is landmarks, detector, owners or aligned (the spec's ``images``)."""
     faces = _Faces(size)
     rows: list[dict] = []
     excl = list(read.exclusions)
     root = read.root
     rel = lambda p: str(Path(p).relative_to(root)) if Path(p).is_relative_to(root) else str(p)  # noqa: E731
     for seq in read.sequences:
-        if read.dataset == "rafdb":
+        if not DATASETS[read.dataset].paired:  # one image, one sample, no reference
             got, bad, how = _faces(seq, [0], size, crop, detector)
             excl.extend(bad)
             if 0 in got:
@@ -180,9 +177,9 @@ def is_synthetic(root: Path) -> bool:
 
 def read_dataset(dataset: str, root: str | Path, images: str | None = None) -> tuple[ReadResult, str, str]:
     """(the reader's result, images, crop) for ``dataset`` at ``root``, from the ``images``
-    variant (``IMAGES``; None: the dataset's default)."""
+    variant (the spec's ``images``; None: the dataset's default)."""
     images, crop = resolve_images(dataset, images)
-    read = READERS[dataset](Path(root).resolve(), images=images)
+    read = DATASETS[dataset].read(Path(root).resolve(), images=images)
     check_names(read)
     return read, images, crop
 
@@ -227,7 +224,8 @@ def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 64, fol
     ``out`` must be absent, empty, or an earlier prepared folder, and apart from ``root``."""
     if not isinstance(size, int) or size < MIN_SIZE:
         raise DataError(f"--size {size}: a face crop needs at least {MIN_SIZE} px")
-    if dataset != "rafdb" and (not isinstance(n_folds, int) or n_folds < 2):
+    spec = dataset_spec(dataset)
+    if spec.protocol == "folds" and (not isinstance(n_folds, int) or n_folds < 2):
         raise DataError(f"--folds {n_folds}: cross-validation needs at least 2 folds")
     check_output_dir(out, is_prepared, OWN_OUTPUT, inputs=(root,))
     read, images, crop = read_dataset(dataset, root, images)
@@ -235,17 +233,17 @@ def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 64, fol
     rows, images_arr, excl = build_samples(read, size, crop, FaceDetector() if crop == "detector" else None)
     if not rows:
         raise DataError(f"{root}: no usable {dataset} samples ({len(excl)} exclusions)")
-    classes = CLASSES[dataset]
+    classes = spec.classes
     manifest = pd.DataFrame(rows)
     manifest.insert(3, "label", manifest["label_name"].map(classes.index).astype(int))
     info = {"dataset": dataset, "classes": classes, "size": size, "root": str(root),
             "synthetic": is_synthetic(root), "spndl_version": __version__,
             "images": images, "crop": crop, "layout": read.layout, "acquired": read_record(root),
-            "pairing": f"first frame x last {N_PEAK_FRAMES} frames" if dataset != "rafdb" else "single images",
+            "pairing": f"first frame x last {N_PEAK_FRAMES} frames" if spec.paired else "single images",
             "counts": {**read.counts, "samples": len(manifest), "images": len(images_arr),
                        "samples_per_class": manifest["label_name"].value_counts().reindex(classes, fill_value=0).to_dict(),
                        "exclusions": len(excl)}}
-    if dataset == "rafdb":
+    if spec.protocol == "split":
         info["split"] = "official (file name prefix)"
     else:
         manifest["fold"] = assign_folds(manifest["subject"].tolist(), manifest["label"].tolist(),

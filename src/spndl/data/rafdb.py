@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from spndl.data.locate import require_dir
-from spndl.data.records import DataError, Exclusion, ReadResult, Sequence, read_utf8
-from spndl.data.spec import RAFDB_CODES
+from spndl.data.records import DataError, DatasetSpec, Exclusion, ReadResult, Sequence, read_utf8
+from spndl.data.spec import EXPECTED, RAFDB_CLASSES, RAFDB_CODES
 
 LABEL_FILE = "list_patition_label.txt"
 # The images read -> how prepare cuts faces from them; the first is the default.
@@ -70,3 +70,8 @@ def read(root: str | Path, images: str = "aligned") -> ReadResult:
     out.counts = {s: sum(q.split == s for q in out.sequences) for s in ("train", "test")}
     out.layout = {"images": images, "folder": str(folder.relative_to(root))}
     return out
+
+
+# No neutral frames: each image is its own sample, split by RAF-DB's file name prefix.
+SPEC = DatasetSpec("rafdb", "RAF-DB", RAFDB_CLASSES, EXPECTED["rafdb"], IMAGES, read, paired=False,
+                   protocol="split", ours="spndl_wo_neutral")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,3 +64,19 @@ class ReadResult:
     exclusions: list[Exclusion] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
     layout: dict = field(default_factory=dict)  # which variant of the layout was read, and where
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What the project needs to know of one dataset; each reader module exports its ``SPEC``
+    and ``spndl.data.registry`` collects them."""
+
+    name: str                       # the key in params.yaml, paths and wildcards
+    title: str                      # as tables and figures name it
+    classes: list[str]              # label order: label k is classes[k]
+    expected: dict                  # the paper's counts (check-data, tables)
+    images: dict[str, str]          # images option -> how faces are cut; the first is the default
+    read: Callable[..., "ReadResult"] = field(repr=False)
+    paired: bool = True             # each sample has its subject's neutral reference frame
+    protocol: str = "folds"         # folds (subject-independent cross-validation) or split (official)
+    ours: str = "spndl"             # the paper's full method on this dataset (Fig. 4)

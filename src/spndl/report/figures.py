@@ -16,6 +16,7 @@ from sklearn.manifold import TSNE  # noqa: E402
 
 from spndl.data.prepared import load_prepared  # noqa: E402
 from spndl.fsutil import atomic_path  # noqa: E402
+from spndl.data.registry import DATASETS  # noqa: E402
 from spndl.report.tables import DATASET_NAMES  # noqa: E402
 
 SHORT = {"neutral": "Ne", "happy": "Ha", "sadness": "Sa", "surprise": "Su", "fear": "Fe", "disgust": "Di",
@@ -47,7 +48,7 @@ def _finish_line_plot(fig, ax, xlabel: str, ylabel: str, title: str, out: str | 
 
 def fig4_confusion(runs_by_dataset: dict[str, list[Path]], out: str | Path) -> None:
     """Confusion matrices summed over folds, row-normalised, one panel per dataset."""
-    names = [d for d in ("ckplus", "oulu", "rafdb") if runs_by_dataset.get(d)]
+    names = [d for d in DATASETS if runs_by_dataset.get(d)]
     fig, axes = plt.subplots(1, len(names), figsize=(5.4 * len(names), 5.0), squeeze=False, layout="constrained")
     synthetic = True
     for ax, ds in zip(axes[0], names):

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from spndl.data.spec import EXPECTED
+from spndl.data.registry import DATASETS
 from spndl.fsutil import atomic_path, write_text
 from spndl.report.paper import ABLATION, TABLES
 
-DATASET_NAMES = {"ckplus": "CK+", "oulu": "Oulu-CASIA", "rafdb": "RAF-DB"}
+DATASET_NAMES = {name: s.title for name, s in DATASETS.items()}
 
 
 def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
@@ -70,7 +70,7 @@ def data_notes(check_files: list[str | Path] = (), prepared_dirs: list[str | Pat
     for d in prepared_dirs:
         info = json.loads((Path(d) / "dataset.json").read_text())
         ds, c = info["dataset"], info["counts"]
-        e = EXPECTED[ds]
+        e = DATASETS[ds].expected
         paper = e["samples"] if "samples" in e else e["train"] + e["test"]
         if not info["synthetic"] and c["samples"] != paper:
             notes.setdefault(ds, []).append(

@@ -1,0 +1,31 @@
+"""The datasets spndl knows, one spec each: every other part iterates over this registry.
+
+A spec says what the rest of the project needs to know about a dataset: its
+classes (in label order), the paper's counts, which images it can read and how
+faces are cut from them, its reader, whether each sample has a neutral reference
+(the sequences of CK+ and Oulu-CASIA) and whether it is cross-validated by folds
+or has an official train/test split. prepare, check-data, the CLI, the tables,
+Fig. 4, params checks and the Snakefile take their lists from here; a test keeps
+the params schema and dvc.yaml's plot series in step with it.
+
+Adding a dataset: a reader module that exports ``SPEC`` and its entry in
+``DATASETS`` below, the paper's numbers in ``report/paper.py``, and params
+entries (README, "Adding a dataset").
+"""
+
+from __future__ import annotations
+
+from spndl.data import ckplus, oulu, rafdb
+from spndl.data.records import DatasetSpec
+
+__all__ = ["DATASETS", "DatasetSpec", "spec"]
+
+
+DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (ckplus.SPEC, oulu.SPEC, rafdb.SPEC)}
+
+
+def spec(name: str) -> DatasetSpec:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}") from None
