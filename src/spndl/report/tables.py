@@ -14,7 +14,7 @@ import pandas as pd
 
 from spndl.data.registry import DATASETS
 from spndl.fsutil import atomic_path, write_text
-from spndl.report.paper import ABLATION, TABLES
+from spndl.report.paper import ABLATION, ABLATION_DATASETS, TABLES
 
 DATASET_NAMES = {name: s.title for name, s in DATASETS.items()}
 
@@ -107,7 +107,7 @@ def ablation_table(summary: pd.DataFrame) -> pd.DataFrame:
     run = {ds for ds, _ in summary.index}
     for ndf, spl, variant, paper in ABLATION:
         row = {"NDFs": "yes" if ndf else "no", "SPL": "yes" if spl else "no", "variant": variant}
-        for ds in ("ckplus", "oulu"):
+        for ds in ABLATION_DATASETS:
             if ds not in run:
                 continue  # dataset left out of params
             s = summary.loc[(ds, variant)] if (ds, variant) in summary.index else None
@@ -148,7 +148,7 @@ def _tex_paper(title, df, notes) -> str:
 
 
 def _md_ablation(df, notes) -> str:
-    ds = [d for d in ("ckplus", "oulu") if f"{d}_paper" in df.columns]
+    ds = [d for d in ABLATION_DATASETS if f"{d}_paper" in df.columns]
     head = "| NDFs | SPL | " + " | ".join(f"{DATASET_NAMES[d]} paper | {DATASET_NAMES[d]} reproduced | diff."
                                           for d in ds) + " |"
     lines = ["# Table 4: ablation of NDFs and SPL, accuracy (%)", "", *notes, "", head,
@@ -161,7 +161,7 @@ def _md_ablation(df, notes) -> str:
 
 
 def _tex_ablation(df) -> str:
-    ds = [d for d in ("ckplus", "oulu") if f"{d}_paper" in df.columns]
+    ds = [d for d in ABLATION_DATASETS if f"{d}_paper" in df.columns]
     out = [r"\begin{tabular}{ll" + "rr" * len(ds) + "}", r"\toprule",
            "NDFs & SPL & " + " & ".join(f"{DATASET_NAMES[d]} paper & reproduced" for d in ds) + r" \\", r"\midrule"]
     for r in df.to_dict("records"):
@@ -225,8 +225,8 @@ def write_tables(run_dirs: list[str | Path], out: str | Path, metrics_out: str |
         write_text(out / f"{name}.tex", _tex_paper(title, df, notes))
     df = ablation_table(summary)
     tables["table4"] = df
-    notes = [provenance(per_fold, d) for d in ("ckplus", "oulu")] + [deviating[d] for d in ("ckplus", "oulu")
-                                                                      if d in deviating]
+    notes = [provenance(per_fold, d) for d in ABLATION_DATASETS] + [deviating[d] for d in ABLATION_DATASETS
+                                                                     if d in deviating]
     with atomic_path(out / "table4.csv") as tmp:
         df.to_csv(tmp, index=False)
     write_text(out / "table4.md", _md_ablation(df, notes))
