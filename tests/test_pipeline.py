@@ -110,6 +110,10 @@ def test_figures_are_valid_pngs_and_the_report_is_built(workdir):
         with Image.open(f) as im:
             im.verify()
             assert im.format == "PNG" and im.size[0] > 300
+    # Fig. 7's exported NDFs are its own declared output, not files in the training job's folder.
+    assert sorted(p.name for p in (workdir / "results/figures/fig7_tsne_features").glob("*.npz")) == \
+        ["pace1.npz", "pace2.npz"]
+    assert not list((workdir / "runs").rglob("*_features.npz"))
     snakemake(workdir, "--report", "results/report.html")
     html = (workdir / "results/report.html").read_text()
     assert "fig7_tsne.png" in html and "table1.csv" in html

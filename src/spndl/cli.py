@@ -154,9 +154,12 @@ def cmd_figure(a):
         from spndl.features import export_features
 
         run = Path(a.run[0])
+        # The features are this figure's own output, beside it: never written into the run
+        # folder, which belongs to the training job.
+        feature_dir = Path(a.features_dir) if a.features_dir else Path(a.out).with_name(Path(a.out).stem + "_features")
         feats = {}
         for p in a.paces:
-            feats[p] = run / "paces" / f"pace{p}_features.npz"
+            feats[p] = feature_dir / f"pace{p}.npz"
             export_features(run / "paces" / f"pace{p}.pt", a.data, feats[p], part="train")
         synthetic = _read_json(run / "metrics.json")["synthetic"]
         F.fig7_tsne(feats, run / "spl_selection.csv", tuple(a.classes), a.out, synthetic)
@@ -266,6 +269,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--with-spl", help="Fig. 6: the RAF-DB run with SPL")
     s.add_argument("--without-spl", help="Fig. 6: the RAF-DB run without SPL")
     s.add_argument("--paces", type=int, nargs="+", default=[2, 5])
+    s.add_argument("--features-dir", help="Fig. 7: where the exported NDFs go (default: beside --out, "
+                                          "<name>_features/)")
     s.add_argument("--classes", nargs=2, default=["fear", "disgust"])
     s.set_defaults(func=cmd_figure)
 

@@ -44,7 +44,8 @@ rule fig7:
         metrics=f"{oulu_run('spndl')}/metrics.json",
         data=PREPARED.format(dataset="oulu"),
     output:
-        report(f"{FIG_DIR}/fig7_tsne.png", category="Figures", caption="../report/fig7.rst"),
+        fig=report(f"{FIG_DIR}/fig7_tsne.png", category="Figures", caption="../report/fig7.rst"),
+        features=directory(f"{FIG_DIR}/fig7_tsne_features"),  # the NDFs of each pace that the t-SNE embeds
     log:
         "logs/figures/fig7.log",
     params:
@@ -52,7 +53,7 @@ rule fig7:
         classes=" ".join(config["figures"]["tsne_classes"]),
     shell:
         "spndl figure 7 --run {input.metrics} --data {input.data} --paces {params.paces} "
-        "--classes {params.classes} --out {output} > {log} 2>&1"
+        "--classes {params.classes} --out {output.fig} --features-dir {output.features} > {log} 2>&1"
 
 
 rule fig8:
