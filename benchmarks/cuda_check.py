@@ -37,8 +37,8 @@ import yaml
 from spndl.batching import Batches, make_part, resize_images
 from spndl.config import config_from_dict
 from spndl.data.prepare import prepare
-from spndl.data.spec import EXPECTED
 from spndl.data.prepared import load_prepared, split_indices
+from spndl.data.spec import EXPECTED
 from spndl.model import VARIANTS, SPNDLNet
 from spndl.params import run_config
 from spndl.seeding import generator

@@ -139,6 +139,10 @@ def test_train_refuses_a_users_folder(prepared, tmp_path, capsys):
     (user / "metrics.txt").write_text("mine")
     assert main(["train", "--data", str(prepared["ckplus"][1]), "--out", str(user), *TRAIN]) == 2
     assert "holds no run of spndl train" in _err(capsys) and sorted(p.name for p in user.iterdir()) == ["metrics.txt"]
+    # A file of a run's name is not a run: the user's own config.yaml is not overwritten.
+    (user / "config.yaml").write_text("mine: true\n")
+    assert main(["train", "--data", str(prepared["ckplus"][1]), "--out", str(user), *TRAIN]) == 2
+    assert "holds no run of spndl train" in _err(capsys) and (user / "config.yaml").read_text() == "mine: true\n"
 
 
 # --- Training: divergence and settings -----------------------------------------------------------

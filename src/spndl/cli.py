@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 from spndl.config import ConfigError
-from spndl.fsutil import OutputError
 from spndl.data.registry import DATASETS as REGISTRY
 
 DATASETS = list(REGISTRY)  # ckplus, oulu, rafdb
@@ -48,9 +47,7 @@ def cmd_synth(a):
 
 
 def cmd_acquire(a):
-    from spndl.data.acquire import acquire
-
-    from spndl.data.acquire import Limits
+    from spndl.data.acquire import Limits, acquire
 
     limits = Limits(max_bytes=int(a.max_size * 2**30), max_ratio=a.max_ratio)
     rec = acquire(a.dataset, a.source, a.out, sha256=a.sha256, keep=a.keep, limits=limits)
@@ -287,7 +284,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _one_line(e: BaseException) -> str:
     """An expected failure as one line that names the file: OSError keeps its file apart."""
-    if isinstance(e, OSError) and not isinstance(e, OutputError) and e.filename is not None:
+    if isinstance(e, OSError) and e.filename is not None:
         text = f"{e.filename}: {e.strerror or e}"
     else:
         text = str(e) or type(e).__name__

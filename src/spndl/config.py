@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from spndl.spl import SPLSchedule, epochs_per_pace
@@ -197,6 +198,7 @@ def check_for_variant(cfg: Config, uses_spl: bool, where: str = "") -> None:
             raise ConfigError(f"{where}train.epochs={cfg.train.epochs}: {e}") from None
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # Adam keeps the learning rate in the model's dtype
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
 
 
@@ -208,7 +210,7 @@ def _check(ok: bool, key: str, value: Any, want: str) -> None:
 def validate(cfg: Config) -> None:
     """Ranges and names of every setting, so that a bad value is refused where it is parsed,
     not met as a traceback (or a silently wrong run) later."""
-    t, a, s = cfg.train, cfg.augment, cfg.spl
+    t, a = cfg.train, cfg.augment
     finite = math.isfinite
     _check(cfg.seed >= 0, "seed", cfg.seed, "an integer >= 0")
     _check(cfg.data.reference in ("own", "other_subject"), "data.reference", cfg.data.reference,
@@ -219,7 +221,7 @@ def validate(cfg: Config) -> None:
     _check(t.epochs >= 1, "train.epochs", t.epochs, "an integer >= 1")
     _check(t.batch_size >= 2, "train.batch_size", t.batch_size, "an integer >= 2 (BatchNorm needs two samples)")
     _check(t.eval_batch_size >= 1, "train.eval_batch_size", t.eval_batch_size, "an integer >= 1")
-    _check(0 < t.lr < 3.4e38, "train.lr", t.lr, "a number > 0 that float32 holds")
+    _check(0 < t.lr <= FLOAT32_MAX, "train.lr", t.lr, "a number > 0 that float32 holds")
     _check(len(t.betas) == 2 and all(finite(b) and 0 <= b < 1 for b in t.betas), "train.betas", list(t.betas),
            "two numbers in [0, 1)")
     _check(bool(_DEVICE.match(t.device)), "train.device", t.device, "auto, cpu, cuda or cuda:N")
@@ -230,10 +232,7 @@ def validate(cfg: Config) -> None:
     unknown = set(a.ops) - {"flip", "noise"}
     if unknown:
         raise ConfigError(f"augment.ops: unknown operation(s) {sorted(unknown)}; known: flip, noise")
-    _check(finite(s.start) and 0 < s.start <= 1, "spl.start", s.start, "a fraction in (0, 1]")
-    _check(finite(s.step) and s.step >= 0, "spl.step", s.step, "a finite number >= 0")
-    _check(s.paces >= 1, "spl.paces", s.paces, "an integer >= 1")
     try:
-        SPLSchedule(**dataclasses.asdict(s))  # re-check after overrides: the last pace keeps everything
+        SPLSchedule(**dataclasses.asdict(cfg.spl))  # its own checks, re-run after overrides
     except ValueError as e:
-        raise ConfigError(f"spl: {e}") from None
+        raise ConfigError(str(e)) from None

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spndl.batching import Batches, make_part, resize_images
 from spndl.checkpoint import CheckpointError
 from spndl.checkpoint import load as load_checkpoint
 from spndl.config import config_from_dict
@@ -14,7 +15,6 @@ from spndl.data.prepared import load_prepared, split_indices
 from spndl.data.records import DataError
 from spndl.fsutil import atomic_path
 from spndl.model import VARIANTS, SPNDLNet
-from spndl.batching import Batches, make_part, resize_images
 from spndl.train import pick_device, predict
 
 

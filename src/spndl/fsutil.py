@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -103,6 +104,17 @@ _swept: set[Path] = set()
 
 
 @contextlib.contextmanager
+def _naming_write_failures(path: Path) -> Iterator[None]:
+    """A write to ``path`` refused by the disk becomes one ``OutputError`` naming ``path``."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in _NO_ROOM and not isinstance(e, OutputError):
+            raise write_failed(path, e) from None
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
@@ -117,13 +129,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp)
     try:
-        yield tmp
+        with _naming_write_failures(path):
+            yield tmp
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except OSError as e:
-        if e.errno in _NO_ROOM and not isinstance(e, OutputError):
-            raise write_failed(path, e) from None
-        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -131,6 +140,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def has_record(folder: Path, name: str, *keys: str) -> bool:
+    """Whether ``folder`` holds the JSON record ``name`` with ``keys``: how a command
+    recognises its own earlier output (prepare's dataset.json, acquire's record)."""
+    try:
+        record = json.loads((folder / name).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and all(k in record for k in keys)
 
 
 def check_output_dir(path: str | os.PathLike, is_own: Callable[[Path], bool], what: str,
@@ -145,14 +164,14 @@ def check_output_dir(path: str | os.PathLike, is_own: Callable[[Path], bool], wh
         src = Path(src).resolve()
         if out == src or out.is_relative_to(src) or src.is_relative_to(out):
             raise OutputError(f"{path}: the output would replace or lie inside the input {src}; "
-                                            "choose an output folder outside it")
+                              "choose an output folder outside it")
     if not (path.exists() or path.is_symlink()):
         return
     if not path.is_dir() or path.is_symlink():
         raise OutputError(f"{path}: exists and is not a folder; refusing to replace it")
     if any(path.iterdir()) and not is_own(path):
         raise OutputError(f"{path}: folder is not empty and is not {what}; refusing to replace "
-                                           "what spndl did not write (choose another --out or empty it)")
+                          "what spndl did not write (choose another --out or empty it)")
 
 
 @contextlib.contextmanager
@@ -169,12 +188,8 @@ def atomic_dir(path: str | os.PathLike, is_own: Callable[[Path], bool], what: st
     tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would outlive the rename
     try:
-        try:
+        with _naming_write_failures(path):
             yield tmp
-        except OSError as e:
-            if e.errno in _NO_ROOM and not isinstance(e, OutputError):
-                raise write_failed(path, e) from None
-            raise
         check_output_dir(path, is_own, what)
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))

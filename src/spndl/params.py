@@ -14,15 +14,21 @@ from spndl.data.registry import DATASETS
 from spndl.model import VARIANTS
 
 
-def run_config(params: dict, dataset: str) -> Config:
-    """The training settings of ``dataset``'s runs under the selected preset."""
-    name = params["preset"]
-    preset = params["presets"][name]
-    override = f"config_{dataset}"  # a dataset's own overrides (RAF-DB's 150 epochs)
-    where = f"params.yaml: presets.{name}.config" + (f" + {override}" if override in preset else "")
+def preset_settings(params: dict, dataset: str) -> dict:
+    """The settings of ``dataset``'s runs under the selected preset, as the nested dict that
+    ``spndl train`` takes: the preset's image size and config, then the dataset's own
+    overrides (``config_rafdb``: RAF-DB's epochs). The train rule passes exactly these."""
+    preset = params["presets"][params["preset"]]
     settings = merge({"data": {"size": preset["image_size"]}}, preset.get("config") or {})
-    settings = merge(settings, preset.get(override) or {})
-    return config_from_dict(settings, where)
+    return merge(settings, preset.get(f"config_{dataset}") or {})
+
+
+def run_config(params: dict, dataset: str) -> Config:
+    """The training settings of ``dataset``'s runs under the selected preset, checked."""
+    name = params["preset"]
+    override = f"config_{dataset}"
+    where = f"params.yaml: presets.{name}.config" + (f" + {override}" if override in params["presets"][name] else "")
+    return config_from_dict(preset_settings(params, dataset), where)
 
 
 def validate_params(params: dict) -> None:
@@ -36,13 +42,15 @@ def validate_params(params: dict) -> None:
         if k >= n_folds:
             raise ConfigError(f"params.yaml: presets.{name}.folds: fold {k} does not exist with "
                               f"prepare.n_folds {n_folds} (folds 0..{n_folds - 1})")
+    configs = {}
     for dataset in params["datasets"]:
         variants = params["variants"].get(dataset) or []
         if not variants:
             raise ConfigError(f"params.yaml: variants.{dataset}: no variant listed; list at least one or "
                               f"drop {dataset} from datasets")
+        configs[dataset] = run_config(params, dataset)
         where = f"params.yaml: presets.{name}.config ({dataset}): "
-        check_for_variant(run_config(params, dataset), any(VARIANTS[v][1] for v in variants), where)
+        check_for_variant(configs[dataset], any(VARIANTS[v][1] for v in variants), where)
     if "oulu" in params["datasets"]:
         fig = params["figures"]
         if fig["fold"] not in preset["folds"]:
@@ -53,7 +61,7 @@ def validate_params(params: dict) -> None:
         if bad or len(set(fig["tsne_classes"])) != len(fig["tsne_classes"]):
             raise ConfigError(f"params.yaml: figures.tsne_classes: {fig['tsne_classes']} must be two different "
                               f"Oulu-CASIA classes of {classes}")
-        paces = run_config(params, "oulu").spl.paces
+        paces = configs["oulu"].spl.paces
         bad = [p for p in fig["tsne_paces"] if not 1 <= p <= paces]
         if bad:
             raise ConfigError(f"params.yaml: figures.tsne_paces: {bad} outside the {paces} SPL paces of "

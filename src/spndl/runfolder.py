@@ -50,17 +50,26 @@ def run_settings(data: Prepared, variant: str, fold: int | None, cfg: Config, we
 
 
 def check_run_folder(out: Path) -> None:
-    """A run writes only into an absent or empty folder or its own earlier run folder."""
+    """A run writes only into an absent or empty folder or its own earlier run folder: one
+    with a checkpoint (readable or moved aside) or the config.yaml a run writes first.
+    A file that merely shares a name (a user's config.yaml) does not make it one."""
     if out.exists() and not out.is_dir():
         raise RunError(f"{out}: exists and is not a folder; refusing to write a run there")
-
-    def own(name: str) -> bool:  # a run's files, a moved-aside checkpoint, a killed write's leftover
-        return name in RUN_FILES or name == "paces" or name.startswith("checkpoint.pt.") or is_temporary(name)
-
     names = [p.name for p in out.iterdir()] if out.is_dir() else []
-    if names and not any(own(n) for n in names):
-        raise RunError(f"{out}: folder is not empty and holds no run of spndl train; refusing to write into it "
-                       "(choose another --out)")
+    if not names or all(is_temporary(n) for n in names):
+        return
+    if any(n == "checkpoint.pt" or n.startswith("checkpoint.pt.unreadable") for n in names) or _is_run_config(out):
+        return
+    raise RunError(f"{out}: folder is not empty and holds no run of spndl train; refusing to write into it "
+                   "(choose another --out)")
+
+
+def _is_run_config(out: Path) -> bool:
+    try:
+        record = yaml.safe_load((out / "config.yaml").read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return False
+    return isinstance(record, dict) and {"data_checksum", "config", "variant"} <= set(record)
 
 
 def read_checkpoint(path: Path, restart_on_change: bool, log: Callable[[str], None]) -> dict | None:

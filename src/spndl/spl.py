@@ -26,10 +26,15 @@ class SPLSchedule:
     paces: int = 6       # 0.5, 0.6, ..., 1.0
 
     def __post_init__(self):
-        if not (0 < self.start <= 1 and self.step >= 0 and self.paces >= 1):
-            raise ValueError(f"invalid SPL schedule {self}")
+        # Each setting is named, since the config checks report these messages as they are.
+        if not 0 < self.start <= 1:
+            raise ValueError(f"spl.start: {self.start!r} is invalid; expected a fraction in (0, 1]")
+        if not (self.step >= 0 and math.isfinite(self.step)):
+            raise ValueError(f"spl.step: {self.step!r} is invalid; expected a finite number >= 0")
+        if self.paces < 1:
+            raise ValueError(f"spl.paces: {self.paces!r} is invalid; expected an integer >= 1")
         if self.fraction(self.paces) < 1.0:
-            raise ValueError(f"SPL schedule {self} never reaches all samples: the last pace keeps "
+            raise ValueError(f"spl: the schedule {self} never reaches all samples: the last pace keeps "
                              f"{self.fraction(self.paces):.2f}")
 
     def fraction(self, pace: int) -> float:

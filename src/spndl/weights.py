@@ -38,8 +38,6 @@ def imagenet_state() -> tuple[dict, str]:
 def checkpoint_state(path: str | Path) -> tuple[dict, str]:
     """A ResNet-18 state dict from a checkpoint file in the common MS-Celeb-1M format."""
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: weight file not found")
     try:
         obj = load_checkpoint(path, "weight file")
     except CheckpointError as e:

@@ -7,7 +7,7 @@ import yaml
 
 from spndl.data.acquire import is_url  # the same test as `spndl acquire` for which sources are URLs
 from spndl.data.registry import DATASETS as REGISTRY
-from spndl.params import validate_params
+from spndl.params import preset_settings, validate_params
 
 # The environment that runs snakemake also provides the `spndl` command, activated or not.
 shell.prefix(f'export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
@@ -98,10 +98,9 @@ def _flatten(d, prefix=""):
 
 
 def train_sets(wildcards):
-    """--set arguments of one run: the preset's settings, RAF-DB's overrides, and pace
+    """--set arguments of one run: the preset's settings with the dataset's overrides, and pace
     checkpoints for the one run that Fig. 7 looks inside."""
-    sets = [f"data.size={PRESET['image_size']}", *_flatten(PRESET["config"])]
-    sets += _flatten(PRESET.get(f"config_{wildcards.dataset}") or {})
+    sets = list(_flatten(preset_settings(config, wildcards.dataset)))
     if (wildcards.dataset, wildcards.variant, wildcards.fold) == ("oulu", "spndl", f"fold{config['figures']['fold']}"):
         sets.append("train.pace_checkpoints=true")
     return " ".join(f"--set {shlex.quote(s)}" for s in sets)

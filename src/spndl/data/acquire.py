@@ -37,7 +37,7 @@ from pathlib import Path, PurePosixPath
 
 from spndl import __version__
 from spndl.data.records import DataError
-from spndl.fsutil import atomic_dir, atomic_path, check_output_dir, sha256_file, temp_prefix
+from spndl.fsutil import atomic_dir, atomic_path, check_output_dir, has_record, sha256_file, temp_prefix
 
 ACQUIRED_FILE = "spndl-acquired.json"
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
@@ -282,11 +282,7 @@ def _copy_tree(src: Path, dest: Path) -> None:
 
 def is_acquired(folder: Path) -> bool:
     """Whether ``folder`` is a tree that ``acquire`` wrote (its acquisition record)."""
-    try:
-        record = json.loads((folder / ACQUIRED_FILE).read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(record, dict) and "spndl_version" in record
+    return has_record(folder, ACQUIRED_FILE, "spndl_version")
 
 
 OWN_OUTPUT = f"a tree spndl acquired (one with {ACQUIRED_FILE})"

@@ -30,10 +30,9 @@ from spndl.data.acquire import read_record
 from spndl.data.crop import FaceDetector, crop_resize, landmark_box, read_image
 from spndl.data.folds import assign_folds
 from spndl.data.records import DataError, Exclusion, ReadResult, Sequence
-from spndl.data.registry import DATASETS
 from spndl.data.registry import spec as dataset_spec
 from spndl.data.spec import N_PEAK_FRAMES
-from spndl.fsutil import atomic_dir, check_output_dir, sha256_files
+from spndl.fsutil import atomic_dir, check_output_dir, has_record, sha256_files
 
 MANIFEST = "manifest.csv"
 IMAGES_FILE = "images.npy"
@@ -111,9 +110,7 @@ def pairing_frames(seq: Sequence) -> tuple[list[int], Exclusion | None]:
 
 def resolve_images(dataset: str, images: str | None) -> tuple[str, str]:
     """(images, crop): the kind of images read (default per dataset) and how faces are cut from them."""
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}")
-    kinds = DATASETS[dataset].images  # how each kind of image is cut into faces; the first is the default
+    kinds = dataset_spec(dataset).images  # how each kind of image is cut into faces; the first is the default
     images = images or next(iter(kinds))
     if images not in kinds:
         raise DataError(f"{dataset}: images {images!r}: choose one of {', '.join(kinds)}")
@@ -137,8 +134,9 @@ def build_samples(read: ReadResult, size: int, crop: str, detector: FaceDetector
     excl = list(read.exclusions)
     root = read.root
     rel = lambda p: str(Path(p).relative_to(root)) if Path(p).is_relative_to(root) else str(p)  # noqa: E731
+    paired = dataset_spec(read.dataset).paired
     for seq in read.sequences:
-        if not DATASETS[read.dataset].paired:  # one image, one sample, no reference
+        if not paired:  # one image, one sample, no reference
             got, bad, how = _faces(seq, [0], size, crop, detector)
             excl.extend(bad)
             if 0 in got:
@@ -179,7 +177,7 @@ def read_dataset(dataset: str, root: str | Path, images: str | None = None) -> t
     """(the reader's result, images, crop) for ``dataset`` at ``root``, from the ``images``
     variant (the spec's ``images``; None: the dataset's default)."""
     images, crop = resolve_images(dataset, images)
-    read = DATASETS[dataset].read(Path(root).resolve(), images=images)
+    read = dataset_spec(dataset).read(Path(root).resolve(), images=images)
     check_names(read)
     return read, images, crop
 
@@ -200,11 +198,7 @@ def check_names(read: ReadResult) -> None:
 
 def is_prepared(folder: Path) -> bool:
     """Whether ``folder`` is a prepared folder that ``prepare`` wrote (its dataset.json)."""
-    try:
-        info = json.loads((folder / INFO).read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(info, dict) and "spndl_version" in info and "checksum" in info
+    return has_record(folder, INFO, "spndl_version", "checksum")
 
 
 OWN_OUTPUT = "a prepared folder (one with spndl's dataset.json)"

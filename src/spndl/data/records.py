@@ -76,7 +76,7 @@ class DatasetSpec:
     classes: list[str]              # label order: label k is classes[k]
     expected: dict                  # the paper's counts (check-data, tables)
     images: dict[str, str]          # images option -> how faces are cut; the first is the default
-    read: Callable[..., "ReadResult"] = field(repr=False)
+    read: Callable[..., ReadResult] = field(repr=False)
     paired: bool = True             # each sample has its subject's neutral reference frame
     protocol: str = "folds"         # folds (subject-independent cross-validation) or split (official)
     ours: str = "spndl"             # the paper's full method on this dataset (Fig. 4)

@@ -9,14 +9,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
 
 from spndl.data.prepared import load_prepared  # noqa: E402
-from spndl.fsutil import atomic_path  # noqa: E402
 from spndl.data.registry import DATASETS  # noqa: E402
+from spndl.fsutil import atomic_path  # noqa: E402
 from spndl.report.tables import DATASET_NAMES  # noqa: E402
 
 SHORT = {"neutral": "Ne", "happy": "Ha", "sadness": "Sa", "surprise": "Su", "fear": "Fe", "disgust": "Di",
