@@ -12,7 +12,8 @@ from pathlib import Path
 from spndl.config import ConfigError
 from spndl.data.registry import DATASETS as REGISTRY
 
-DATASETS = list(REGISTRY)  # ckplus, oulu, rafdb
+DATASETS = list(REGISTRY)  # ckplus, oulu, rafdb, custom
+SYNTHETIC = [d for d, s in REGISTRY.items() if s.synthetic]  # those `spndl synth` writes
 
 
 def _folds(text: str | None) -> list[int] | None:
@@ -179,11 +180,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", default="small", choices=["tiny", "small", "paper"])
-    s.add_argument("--datasets", nargs="+", default=DATASETS)
+    s.add_argument("--datasets", nargs="+", default=SYNTHETIC, choices=SYNTHETIC)
     s.set_defaults(func=cmd_synth)
 
     images_help = ("which images: ckplus original (landmark crop); oulu original (face detector) or owners "
-                   "(the owners' cropped copy); rafdb aligned (the owners') or original (face detector)")
+                   "(the owners' cropped copy); rafdb aligned (the owners') or original (face detector); "
+                   "custom cropped (faces as listed) or original (face detector)")
     s = sub.add_parser("acquire", help="verify and unpack a dataset's archives, folder or URL into one tree")
     s.add_argument("--dataset", required=True, choices=DATASETS)
     s.add_argument("--source", required=True, action="append",
@@ -220,7 +222,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train and evaluate one variant on one fold; resumes")
     s.add_argument("--data", required=True, help="a prepared folder")
     s.add_argument("--variant", required=True, choices=list(VARIANTS))
-    s.add_argument("--fold", type=int, default=None, help="held-out fold (CK+, Oulu-CASIA); omit for RAF-DB")
+    s.add_argument("--fold", type=int, default=None, help="held-out fold (CK+, Oulu-CASIA); omit for a split (RAF-DB)")
     s.add_argument("--out", required=True, help="run folder")
     s.add_argument("--config", action="append", help="YAML settings file (repeatable)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting, e.g. train.epochs=6")

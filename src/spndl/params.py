@@ -31,8 +31,45 @@ def run_config(params: dict, dataset: str) -> Config:
     return config_from_dict(preset_settings(params, dataset), where)
 
 
+def _names(where: str, names, allowed, what: str = "dataset") -> None:
+    bad = [n for n in names if n not in allowed]
+    if bad:
+        raise ConfigError(f"params.yaml: {where}: unknown {what} {bad[0]!r}; choose from {', '.join(allowed)}")
+
+
+def check_datasets(params: dict) -> None:
+    """Every dataset name and per-dataset option against the registry (the schema leaves
+    them open, so that a dataset added to the registry needs no schema change)."""
+    data = params["data"]
+    _names("datasets", params["datasets"], DATASETS)
+    _names("data.allow_deviation", data["allow_deviation"], DATASETS)
+    for key in ("images", "real"):
+        _names(f"data.{key}", data[key], DATASETS)
+    _names("variants", params["variants"], DATASETS)
+    for pname, preset in params["presets"].items():
+        _names(f"presets.{pname}", [k.removeprefix("config_") for k in preset if k.startswith("config_")], DATASETS)
+    for d in params["datasets"]:
+        spec = DATASETS[d]
+        images = data["images"].get(d, next(iter(spec.images)))
+        _names(f"data.images.{d}", [images], list(spec.images), "images option")
+        if not spec.paired:
+            _names(f"variants.{d}", params["variants"].get(d) or [],
+                   [v for v, (ref, _) in VARIANTS.items() if ref != "neutral"], f"variant for {spec.title} (no "
+                   "neutral images)")
+    for d, entry in data["real"].items():
+        if "protocol" in entry and DATASETS[d].expected:
+            raise ConfigError(f"params.yaml: data.real.{d}.protocol: {DATASETS[d].title}'s protocol is fixed "
+                              f"({DATASETS[d].protocol}); protocol is for a dataset of your own (custom)")
+
+
+def protocol(params: dict, dataset: str) -> str:
+    """folds or split: a custom dataset's from params (its CSV's columns), else the registry's."""
+    return (params["data"]["real"].get(dataset) or {}).get("protocol", DATASETS[dataset].protocol)
+
+
 def validate_params(params: dict) -> None:
     """Raise ConfigError naming the params.yaml key of the first mistake found."""
+    check_datasets(params)
     name = params["preset"]
     if name not in params["presets"]:
         raise ConfigError(f"params.yaml: preset: {name!r} is not one of {sorted(params['presets'])}")

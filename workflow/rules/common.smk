@@ -7,7 +7,8 @@ import yaml
 
 from spndl.data.acquire import is_url  # the same test as `spndl acquire` for which sources are URLs
 from spndl.data.registry import DATASETS as REGISTRY
-from spndl.params import preset_settings, validate_params
+from spndl.params import preset_settings, protocol, validate_params
+from spndl.report.paper import extra_tables
 
 # The environment that runs snakemake also provides the `spndl` command, activated or not.
 shell.prefix(f'export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
@@ -37,19 +38,24 @@ wildcard_constraints:
     fold=r"fold\d+|split",
 
 
+def synthetic(dataset):
+    """Whether the dataset comes from the embedded default; a custom one always comes from data.real."""
+    return SOURCE == "synthetic" and REGISTRY[dataset].synthetic
+
+
 def raw_root(dataset):
     """The tree that check-data and prepare read."""
-    return f"{SYNTH}/{dataset}" if SOURCE == "synthetic" else RAW.format(dataset=dataset)
+    return f"{SYNTH}/{dataset}" if synthetic(dataset) else RAW.format(dataset=dataset)
 
 
 def raw_input(wildcards):
-    return SYNTH if SOURCE == "synthetic" else RAW.format(dataset=wildcards.dataset)
+    return SYNTH if synthetic(wildcards.dataset) else RAW.format(dataset=wildcards.dataset)
 
 
 def real_source(dataset):
     entry = config["data"]["real"].get(dataset)
     if not entry:
-        raise ValueError(f"params.yaml: data.source is real but data.real.{dataset} names no sources")
+        raise ValueError(f"params.yaml: data.real.{dataset} names no sources (data.source is {SOURCE})")
     return entry
 
 
@@ -70,11 +76,15 @@ def acquire_args(wildcards):
 
 def check_args(wildcards):
     allowed = wildcards.dataset in config["data"]["allow_deviation"]
-    return f"--images {config['data']['images'][wildcards.dataset]}" + (" --allow-deviation" if allowed else "")
+    return f"--images {images(wildcards.dataset)}" + (" --allow-deviation" if allowed else "")
+
+
+def images(dataset):
+    return config["data"]["images"].get(dataset) or next(iter(REGISTRY[dataset].images))
 
 
 def folds(dataset):
-    return ["split"] if REGISTRY[dataset].protocol == "split" else [f"fold{k}" for k in PRESET["folds"]]
+    return ["split"] if protocol(config, dataset) == "split" else [f"fold{k}" for k in PRESET["folds"]]
 
 
 def run_dirs(dataset=None, variant=None):
@@ -107,10 +117,13 @@ def train_sets(wildcards):
 
 
 TABLES = [f"{TABLE_DIR}/table{n}.{ext}" for n in (1, 2, 3, 4) for ext in ("md", "csv", "tex")]
+TABLES += [f"{TABLE_DIR}/{t}.{ext}" for t in extra_tables(DATASETS) for ext in ("md", "csv")]
 TABLES.append(f"{TABLE_DIR}/per_fold.csv")
 METRICS_DIR = "results/metrics"
 TABLES += [f"{METRICS_DIR}/{f}" for f in ("headline.json", "curve_train_loss.csv", "curve_test_accuracy.csv")]
-FIGURES = [f"{FIG_DIR}/fig4_confusion.png"]
+# Fig. 4: the paper's method of each dataset (the registry's `ours`), where it is run.
+FIG4_DATASETS = [d for d in DATASETS if has(d, REGISTRY[d].ours)]
+FIGURES = [f"{FIG_DIR}/fig4_confusion.png"] if FIG4_DATASETS else []
 FIG5_FOLD = f"fold{config['figures']['fold']}"
 if has("oulu", "baseline", "spl", "ndf", "spndl"):
     FIGURES += [f"{FIG_DIR}/fig5_paces.png", f"{FIG_DIR}/fig7_tsne.png"]
@@ -119,12 +132,7 @@ if has("rafdb", "ndf_wo_neutral", "spndl_wo_neutral"):
 
 
 def fig4_runs(wildcards=None):
-    runs = []
-    for d in DATASETS:
-        ours = REGISTRY[d].ours
-        v = ours if has(d, ours) else config["variants"][d][-1]
-        runs += run_dirs(d, v)
-    return runs
+    return [r for d in FIG4_DATASETS for r in run_dirs(d, REGISTRY[d].ours)]
 
 
 def oulu_run(variant):

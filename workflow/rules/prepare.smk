@@ -28,7 +28,7 @@ rule prepare:
         "logs/prepare/{dataset}.log",
     params:
         root=lambda wc: raw_root(wc.dataset),
-        images=lambda wc: config["data"]["images"][wc.dataset],
+        images=lambda wc: images(wc.dataset),
         size=PRESET["image_size"],
         fold_rule=config["prepare"]["fold_rule"],
         n_folds=config["prepare"]["n_folds"],

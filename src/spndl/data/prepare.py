@@ -98,14 +98,22 @@ def _whole_faces(seq: Sequence, picks: list[int], size: int, how: str):
     return faces, excl, {k: how for k in faces}
 
 
-def pairing_frames(seq: Sequence) -> tuple[list[int], Exclusion | None]:
+def pairing_frames(seq: Sequence, pairing: str = "sequence") -> tuple[list[int], Exclusion | None]:
     """The frames the pairing rule uses (section 4.1): the first (neutral reference) and the
-    last three (peak targets); or the exclusion of a sequence too short for them."""
+    last three (peak targets); or the exclusion of a sequence too short for them. A listed
+    pair (custom CSV) is its frames as they are: [reference, target]."""
     n = len(seq.frames)
+    if pairing == "listed":
+        return list(range(n)), None
     if n < 1 + N_PEAK_FRAMES:
         return [], Exclusion(str(seq.frames[0].parent), f"{n} frame(s): the pairing rule needs 1 neutral "
                              f"+ {N_PEAK_FRAMES} peak frames", seq.sequence, seq.label)
     return [0, *range(n - N_PEAK_FRAMES, n)], None
+
+
+def _listed_id(target: str) -> str:
+    """A listed sample's id: its target's path without the suffix, folders joined by '_'."""
+    return str(Path(target).with_suffix("")).replace("/", "_").replace("\\", "_")
 
 
 def resolve_images(dataset: str, images: str | None) -> tuple[str, str]:
@@ -134,18 +142,23 @@ def build_samples(read: ReadResult, size: int, crop: str, detector: FaceDetector
     excl = list(read.exclusions)
     root = read.root
     rel = lambda p: str(Path(p).relative_to(root)) if Path(p).is_relative_to(root) else str(p)  # noqa: E731
-    paired = dataset_spec(read.dataset).paired
+    listed = read.pairing == "listed"
+    # Where the dataset gives them: the split (RAF-DB, a CSV's split column) or folds (a CSV's).
+    given = {"split": "split"} if read.protocol == "split" else {"csv_fold": "fold"} if any(
+        s.fold is not None for s in read.sequences) else {}
     for seq in read.sequences:
-        if not paired:  # one image, one sample, no reference
+        extra = {k: getattr(seq, attr) for k, attr in given.items()}
+        if not read.paired:  # one image, one sample, no reference
             got, bad, how = _faces(seq, [0], size, crop, detector)
             excl.extend(bad)
             if 0 in got:
-                rows.append({"sample_id": seq.subject, "subject": seq.subject, "sequence": seq.sequence,
-                             "label_name": seq.label, "target": rel(seq.frames[0]), "reference": "",
+                target = rel(seq.frames[0])
+                rows.append({"sample_id": _listed_id(target) if listed else seq.subject, "subject": seq.subject,
+                             "sequence": seq.sequence, "label_name": seq.label, "target": target, "reference": "",
                              "target_index": faces.add(seq.frames[0], got[0]), "reference_index": -1,
-                             "split": seq.split, "crop": how[0]})
+                             **extra, "crop": how[0]})
             continue
-        picks, short = pairing_frames(seq)
+        picks, short = pairing_frames(seq, read.pairing)
         if short:
             excl.append(short)
             continue
@@ -160,11 +173,11 @@ def build_samples(read: ReadResult, size: int, crop: str, detector: FaceDetector
             if k not in got:
                 continue
             frame = seq.frames[k]
-            rows.append({"sample_id": f"{seq.sequence.replace('/', '_')}_{frame.stem.split('_')[-1]}",
-                         "subject": seq.subject, "sequence": seq.sequence, "label_name": seq.label,
-                         "target": rel(frame), "reference": rel(seq.frames[0]),
+            sid = _listed_id(rel(frame)) if listed else f"{seq.sequence.replace('/', '_')}_{frame.stem.split('_')[-1]}"
+            rows.append({"sample_id": sid, "subject": seq.subject, "sequence": seq.sequence,
+                         "label_name": seq.label, "target": rel(frame), "reference": rel(seq.frames[0]),
                          "target_index": faces.add(frame, got[k]), "reference_index": ref,
-                         "crop": how[k]})
+                         **extra, "crop": how[k]})
     arrays = np.stack(faces.arrays) if faces.arrays else np.zeros((0, 3, size, size), np.uint8)
     return rows, arrays, excl
 
@@ -177,7 +190,12 @@ def read_dataset(dataset: str, root: str | Path, images: str | None = None) -> t
     """(the reader's result, images, crop) for ``dataset`` at ``root``, from the ``images``
     variant (the spec's ``images``; None: the dataset's default)."""
     images, crop = resolve_images(dataset, images)
-    read = dataset_spec(dataset).read(Path(root).resolve(), images=images)
+    spec = dataset_spec(dataset)
+    read = spec.read(Path(root).resolve(), images=images)
+    # What the reader did not learn from the data, the spec says (one place for the callers).
+    read.classes = read.classes or spec.classes
+    read.paired = spec.paired if read.paired is None else read.paired
+    read.protocol = read.protocol or spec.protocol
     check_names(read)
     return read, images, crop
 
@@ -218,8 +236,7 @@ def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 64, fol
     ``out`` must be absent, empty, or an earlier prepared folder, and apart from ``root``."""
     if not isinstance(size, int) or size < MIN_SIZE:
         raise DataError(f"--size {size}: a face crop needs at least {MIN_SIZE} px")
-    spec = dataset_spec(dataset)
-    if spec.protocol == "folds" and (not isinstance(n_folds, int) or n_folds < 2):
+    if dataset_spec(dataset).protocol == "folds" and (not isinstance(n_folds, int) or n_folds < 2):
         raise DataError(f"--folds {n_folds}: cross-validation needs at least 2 folds")
     check_output_dir(out, is_prepared, OWN_OUTPUT, inputs=(root,))
     read, images, crop = read_dataset(dataset, root, images)
@@ -227,22 +244,30 @@ def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 64, fol
     rows, images_arr, excl = build_samples(read, size, crop, FaceDetector() if crop == "detector" else None)
     if not rows:
         raise DataError(f"{root}: no usable {dataset} samples ({len(excl)} exclusions)")
-    classes = spec.classes
+    classes = read.classes
     manifest = pd.DataFrame(rows)
+    dup = manifest["sample_id"][manifest["sample_id"].duplicated()]
+    if len(dup):
+        raise DataError(f"{root}: two samples would share the id {dup.iloc[0]!r}; rename one of their targets")
     manifest.insert(3, "label", manifest["label_name"].map(classes.index).astype(int))
     info = {"dataset": dataset, "classes": classes, "size": size, "root": str(root),
             "synthetic": is_synthetic(root), "spndl_version": __version__,
             "images": images, "crop": crop, "layout": read.layout, "acquired": read_record(root),
-            "pairing": f"first frame x last {N_PEAK_FRAMES} frames" if spec.paired else "single images",
+            "pairing": ("single images" if not read.paired else "listed pairs" if read.pairing == "listed"
+                        else f"first frame x last {N_PEAK_FRAMES} frames"),
             "counts": {**read.counts, "samples": len(manifest), "images": len(images_arr),
                        "samples_per_class": manifest["label_name"].value_counts().reindex(classes, fill_value=0).to_dict(),
                        "exclusions": len(excl)}}
-    if spec.protocol == "split":
-        info["split"] = "official (file name prefix)"
+    if read.protocol == "split":
+        info["split"] = "official (file name prefix)" if read.pairing == "sequence" else "listed (split column)"
     else:
-        manifest["fold"] = assign_folds(manifest["subject"].tolist(), manifest["label"].tolist(),
-                                        fold_rule, n_folds, seed)
-        info.update(fold_rule=fold_rule, n_folds=n_folds, fold_seed=seed if fold_rule == "stratified" else None)
+        if "csv_fold" in manifest:  # the dataset's own folds (a CSV's fold column)
+            manifest = manifest.rename(columns={"csv_fold": "fold"})
+            info.update(fold_rule="listed (fold column)", n_folds=int(manifest["fold"].max()) + 1, fold_seed=None)
+        else:
+            manifest["fold"] = assign_folds(manifest["subject"].tolist(), manifest["label"].tolist(),
+                                            fold_rule, n_folds, seed)
+            info.update(fold_rule=fold_rule, n_folds=n_folds, fold_seed=seed if fold_rule == "stratified" else None)
         per_fold = manifest.groupby("fold")["label_name"].apply(set)
         info["empty_test_classes_by_fold"] = {int(k): sorted(set(classes) - v) for k, v in per_fold.items()
                                               if set(classes) - v}

@@ -44,6 +44,7 @@ class Sequence:
     frames: list[Path]
     landmarks: list[Path] | None = None
     split: str | None = None  # RAF-DB's official split; None where folds apply
+    fold: int | None = None   # a fold the dataset itself assigns (custom CSV); None: prepare's fold rule
 
 
 @dataclass
@@ -64,6 +65,13 @@ class ReadResult:
     exclusions: list[Exclusion] = field(default_factory=list)
     counts: dict = field(default_factory=dict)
     layout: dict = field(default_factory=dict)  # which variant of the layout was read, and where
+    # What a reader learns from the data itself (the custom CSV); None: the dataset's spec says.
+    classes: list[str] | None = None
+    paired: bool | None = None
+    protocol: str | None = None
+    # sequence: the pairing rule of section 4.1 (first frame x last three); listed: each
+    # Sequence is one listed pair, frames [reference, target] (or [target] when unpaired).
+    pairing: str = "sequence"
 
 
 @dataclass(frozen=True)
@@ -80,3 +88,4 @@ class DatasetSpec:
     paired: bool = True             # each sample has its subject's neutral reference frame
     protocol: str = "folds"         # folds (subject-independent cross-validation) or split (official)
     ours: str = "spndl"             # the paper's full method on this dataset (Fig. 4)
+    synthetic: bool = True          # the embedded default (`spndl synth`) writes it

@@ -4,7 +4,8 @@ A spec says what the rest of the project needs to know about a dataset: its
 classes (in label order), the paper's counts, which images it can read and how
 faces are cut from them, its reader, whether each sample has a neutral reference
 (the sequences of CK+ and Oulu-CASIA) and whether it is cross-validated by folds
-or has an official train/test split. prepare, check-data, the CLI, the tables,
+or has an official train/test split (``custom`` learns the classes, pairing and
+protocol from its CSV; see ``ReadResult``). prepare, check-data, the CLI, the tables,
 Fig. 4, params checks and the Snakefile take their lists from here; a test keeps
 the params schema and dvc.yaml's plot series in step with it.
 
@@ -15,13 +16,14 @@ entries (README, "Adding a dataset").
 
 from __future__ import annotations
 
-from spndl.data import ckplus, oulu, rafdb
+from spndl.data import ckplus, custom, oulu, rafdb
 from spndl.data.records import DatasetSpec
 
 __all__ = ["DATASETS", "DatasetSpec", "spec"]
 
 
-DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (ckplus.SPEC, oulu.SPEC, rafdb.SPEC)}
+# The paper's three, then a dataset of the user's own described by a CSV (custom.py).
+DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (ckplus.SPEC, oulu.SPEC, rafdb.SPEC, custom.SPEC)}
 
 
 def spec(name: str) -> DatasetSpec:

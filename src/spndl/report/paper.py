@@ -64,3 +64,9 @@ ABLATION = [
     (True, True, "spndl", {"ckplus": 99.69, "oulu": 90.14}),
 ]
 ABLATION_DATASETS = list(ABLATION[0][3])  # the datasets Table 4 reports
+TABLE_DATASETS = [t["dataset"] for t in TABLES.values()]  # the datasets Tables 1-3 report
+
+
+def extra_tables(datasets: list[str]) -> list[str]:
+    """The tables of datasets the paper does not report (a custom one): ``table_<name>``."""
+    return [f"table_{d}" for d in datasets if d not in TABLE_DATASETS]
