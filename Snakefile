@@ -13,7 +13,9 @@ configfile: os.path.join(workflow.basedir, "params.yaml")
 validate(config, "workflow/schemas/params.schema.yaml")
 
 
-include: "workflow/rules/common.smk"
+include: "workflow/rules/paths.smk"
+include: "workflow/rules/args.smk"
+include: "workflow/rules/runs.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/train.smk"

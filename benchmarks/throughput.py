@@ -29,8 +29,8 @@ from spndl.data import ckplus
 from spndl.data.crop import landmark_box
 from spndl.data.prepare import prepare
 from spndl.data.prepared import load_prepared, split_indices
-from spndl.demo import DEFAULT_CONFIG
 from spndl.model import VARIANTS, SPNDLNet
+from spndl.params import read_preset
 from spndl.seeding import generator
 from spndl.synth import generate
 from spndl.train import pick_device, train_epoch
@@ -104,14 +104,15 @@ def main():
     ap.add_argument("--work", default="build/bench")
     ap.add_argument("--size", type=int, default=32, help="training image size (the CPU default: 32)")
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--config", default=str(DEFAULT_CONFIG))
+    ap.add_argument("--preset", default="synthetic_cpu", help="params.yaml's preset to take the settings from")
     a = ap.parse_args()
     work = Path(a.work)
     if not (work / "synth/ckplus").is_dir():
         generate(work / "synth", seed=0, size="small", datasets=("ckplus",))
     if not (work / "prepared/manifest.csv").is_file():
         prepare("ckplus", work / "synth/ckplus", work / "prepared", size=a.size)
-    cfg = load_config([a.config], [f"data.size={a.size}"])
+    params = Path(__file__).resolve().parents[1] / "params.yaml"
+    cfg = load_config([], [f"data.size={a.size}"], base=read_preset(params, a.preset, "ckplus"))
     device = pick_device(cfg.train.device)
     data = load_prepared(work / "prepared")
     rows, _ = split_indices(data, 0)

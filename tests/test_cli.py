@@ -41,17 +41,3 @@ def test_bad_input_exits_with_a_message_naming_the_path(tmp_path, capsys, prepar
     assert main(["train", "--data", str(prepared["ckplus"][1]), "--variant", "spndl", "--fold", "0",
                  "--out", str(tmp_path / "r"), "--set", "train.epochs=3"]) == 2
     assert "train.epochs=3: 3 epochs cannot be divided among 6 SPL paces" in capsys.readouterr().err
-
-
-def test_demo_runs_the_embedded_default_end_to_end(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--size", "tiny", "--folds", "0",
-                 "--set", "train.epochs=1"]) == 0
-    text = capsys.readouterr().out
-    assert "Synthetic data (spndl synth): mean test accuracy over folds" in text
-    summary = pd.read_csv(tmp_path / "demo/evidence/evidence.csv")
-    assert set(summary["arm"]) == {"baseline", "ndf", "ndf_other_subject_neutral"}
-    assert set(summary["dataset"]) == {"ckplus", "oulu"}
-    folds = pd.read_csv(tmp_path / "demo/evidence/evidence_folds.csv")
-    for (d, arm), g in folds.groupby(["dataset", "arm"]):
-        row = summary[(summary["dataset"] == d) & (summary["arm"] == arm)].iloc[0]
-        assert np.isclose(row["mean"], g["accuracy"].mean())

@@ -4,16 +4,21 @@ import pytest
 import yaml
 
 from spndl.config import ConfigError, load_config
-from spndl.demo import DEFAULT_CONFIG
-from spndl.params import run_config
+from spndl.data.registry import for_dataset
+from spndl.params import read_preset, run_config
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_defaults_are_the_papers_settings():
     cfg = load_config()
-    assert (cfg.train.epochs, cfg.train.batch_size, cfg.train.lr, cfg.train.betas) == (250, 128, 1e-3, (0.9, 0.999))
+    assert (cfg.train.batch_size, cfg.train.lr, cfg.train.betas) == (128, 1e-3, (0.9, 0.999))
     assert (cfg.spl.start, cfg.spl.step, cfg.spl.paces) == (0.5, 0.1, 6)
+    # Epochs are the paper's for the dataset (section 4.2), from the registry; a set value wins.
+    assert cfg.train.epochs is None
+    assert [for_dataset(cfg, d).train.epochs for d in ("ckplus", "oulu", "rafdb")] == [250, 250, 150]
+    assert for_dataset(load_config([], ["train.epochs=7"]), "rafdb").train.epochs == 7
+    assert cfg.train.epochs is None  # for_dataset returns a copy
 
 
 def test_files_then_sets_override(tmp_path):
@@ -35,7 +40,19 @@ def test_bad_settings_are_named(item, message):
         load_config([], [item])
 
 
-def test_the_demo_settings_are_the_pipelines_default_preset():
-    # params.yaml's presets are the one source; the packaged file must not drift from them.
-    params = {**yaml.safe_load((REPO / "params.yaml").read_text()), "preset": "synthetic_cpu"}
-    assert load_config([DEFAULT_CONFIG]).to_dict() == run_config(params, "ckplus").to_dict()
+def test_a_preset_gives_a_run_by_hand_the_pipelines_settings(tmp_path):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for preset in ("synthetic_cpu", "paper"):
+        for d in ("ckplus", "rafdb"):
+            by_hand = for_dataset(load_config(base=read_preset(REPO / "params.yaml", preset, d)), d)
+            assert by_hand.to_dict() == run_config({**params, "preset": preset}, d).to_dict()
+    assert run_config({**params, "preset": "paper"}, "rafdb").train.epochs == 150
+    assert run_config(params, "rafdb").train.epochs == 6  # the default preset's config_rafdb
+    with pytest.raises(ConfigError, match="preset 'fast' is not one of synthetic_cpu, paper"):
+        read_preset(REPO / "params.yaml", "fast", "ckplus")
+
+
+@pytest.mark.parametrize("item", ["train.epochs=many", "data.size=abc", "train.epochs=[3]"])
+def test_a_setting_whose_default_is_null_still_has_a_type(item):
+    with pytest.raises(ConfigError, match="expected int"):
+        load_config([], [item])

@@ -138,6 +138,27 @@ def test_changing_a_training_parameter_reruns_only_what_it_affects(workdir, tmp_
         assert json.loads(p.read_text())["epochs"] == 4
 
 
+def test_the_evidence_is_a_target_of_the_same_dag(workdir):
+    """`snakemake evidence` reuses the tables' baseline and NDF runs and adds only the control."""
+    counts = job_counts(snakemake(workdir, "-n", "evidence"))
+    assert counts == {"train": 4, "evidence": 1, "total": 5}, counts  # ckplus and oulu, folds 0 and 1
+    snakemake(workdir, "--cores", "2", "--resources", "gpu=1", "evidence")
+    folds = pd.read_csv(workdir / "results/evidence/evidence_folds.csv")
+    per_fold = pd.read_csv(workdir / "results/tables/per_fold.csv")
+    for arm in ("baseline", "ndf"):
+        ours = folds[folds["arm"] == arm].merge(per_fold[per_fold["variant"] == arm], on=["dataset", "fold"])
+        assert len(ours) == 4 and (ours["accuracy_x"] == ours["accuracy_y"]).all()
+    for run in workdir.glob("runs/*/ndf_other_subject/*"):
+        assert "reference: other_subject" in (run / "config.yaml").read_text()
+    tests = pd.read_csv(workdir / "results/evidence/evidence_tests.csv")
+    assert sorted(tests["comparison"]) == ["ndf - baseline"] * 2 + ["ndf - ndf_other_subject"] * 2
+    wide = folds.pivot_table(index=["dataset", "fold"], columns="arm", values="accuracy") * 100
+    for r in tests.itertuples():
+        a, b = r.comparison.split(" - ")
+        assert r.difference == pytest.approx((wide[a] - wide[b]).loc[r.dataset].mean()) and r.folds == 2
+    assert (workdir / "results/evidence/evidence.md").read_text().startswith("Synthetic data")
+
+
 def test_real_sources_are_acquired_and_checked_and_a_deviation_stops_before_preparation(synth_root, tmp_path):
     from archives import ckplus_zips
 

@@ -16,16 +16,6 @@ DATASETS = list(REGISTRY)  # ckplus, oulu, rafdb, custom
 SYNTHETIC = [d for d, s in REGISTRY.items() if s.synthetic]  # those `spndl synth` writes
 
 
-def _folds(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    out = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out.extend(range(int(a), int(b) + 1) if b else [int(a)])
-    return out
-
-
 def _positive(kind):
     """An argparse type: a finite number above zero (a clear usage error otherwise)."""
     def parse(text: str):
@@ -90,7 +80,14 @@ def cmd_train(a):
     from spndl.devices import training_device
     from spndl.train import train
 
-    cfg = load_config(a.config or [], a.set or [])
+    base = None
+    if a.preset:  # the pipeline's settings for this dataset, under the --config files and --set
+        from spndl.params import read_preset
+
+        info = Path(a.data) / "dataset.json"
+        dataset = json.loads(info.read_text())["dataset"] if info.is_file() else None
+        base = read_preset(a.params, a.preset, dataset)
+    cfg = load_config(a.config or [], a.set or [], base=base, base_source=f"{a.params}: presets.{a.preset}")
     with training_device(cfg.train.device, a.gpu_slots, a.lock_dir) as device:
         m = train(a.data, a.variant, a.fold, a.out, cfg, device=device, restart_on_change=a.restart_on_change)
     print(json.dumps({k: m[k] for k in ("variant", "dataset", "fold", "accuracy", "n_test")}))
@@ -104,18 +101,10 @@ def cmd_features(a):
 
 
 def cmd_evidence(a):
-    from spndl.evidence import run_evidence
+    from spndl.evidence import write_evidence
 
-    prepared = dict(item.split("=", 1) for item in a.data)
-    run_evidence(prepared, a.out, _folds(a.folds), a.config or [], a.set or [])
+    write_evidence([_run_dir(r) for r in a.run], a.out)
     print((Path(a.out) / "evidence.md").read_text())
-
-
-def cmd_demo(a):
-    from spndl.demo import run_demo
-
-    run_demo(a.out, size=a.size, seed=a.seed, folds=_folds(a.folds), config_files=a.config or [], sets=a.set or [])
-    print((Path(a.out) / "evidence" / "evidence.md").read_text())
 
 
 def cmd_tables(a):
@@ -224,6 +213,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--variant", required=True, choices=list(VARIANTS))
     s.add_argument("--fold", type=int, default=None, help="held-out fold (CK+, Oulu-CASIA); omit for a split (RAF-DB)")
     s.add_argument("--out", required=True, help="run folder")
+    s.add_argument("--preset", help="start from the pipeline's settings of this preset of --params "
+                                    "(synthetic_cpu, paper), with the dataset's own overrides")
+    s.add_argument("--params", default="params.yaml", help="the params file of --preset (default: params.yaml)")
     s.add_argument("--config", action="append", help="YAML settings file (repeatable)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting, e.g. train.epochs=6")
     s.add_argument("--restart-on-change", action="store_true",
@@ -242,12 +234,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto")
     s.set_defaults(func=cmd_features)
 
-    s = sub.add_parser("evidence", help="baseline vs NDF vs NDF with another subject's neutral, over folds")
-    s.add_argument("--data", action="append", required=True, metavar="NAME=PREPARED")
+    s = sub.add_parser("evidence", help="baseline vs NDF vs NDF with another subject's neutral, paired by fold "
+                                        "(the runs: `snakemake evidence`)")
+    s.add_argument("--run", action="append", required=True, help="a run folder (or its metrics.json); repeat")
     s.add_argument("--out", required=True)
-    s.add_argument("--folds", help="e.g. 0-9 or 0,3,5 (default: all)")
-    s.add_argument("--config", action="append")
-    s.add_argument("--set", action="append", metavar="KEY=VALUE")
     s.set_defaults(func=cmd_evidence)
 
     s = sub.add_parser("tables", help="Tables 1-4 and the per-fold file from run folders")
@@ -273,14 +263,6 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--classes", nargs=2, default=["fear", "disgust"])
     s.set_defaults(func=cmd_figure)
 
-    s = sub.add_parser("demo", help="the embedded default end to end: synth, prepare, evidence runs")
-    s.add_argument("--out", default="results/demo")
-    s.add_argument("--size", default="small", choices=["tiny", "small", "paper"])
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--folds", help="e.g. 0-9 (default: all)")
-    s.add_argument("--config", action="append", help="default: configs/synthetic-cpu.yaml")
-    s.add_argument("--set", action="append", metavar="KEY=VALUE")
-    s.set_defaults(func=cmd_demo)
     return p
 
 

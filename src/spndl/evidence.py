@@ -1,51 +1,93 @@
 """Does the subtraction help, and is it the *own* neutral frame that makes it help?
 
-Runs, over the folds of each dataset: the baseline (target alone), NDF (own
-neutral frame, eq. 3), and NDF with every target paired with another
-subject's neutral frame (``data.reference=other_subject``). If NDF's gain
-comes from removing the subject's identity, the control loses it.
+Three arms, over the same folds of each paired dataset: the baseline (target
+alone), NDF (own neutral frame, eq. 3), and NDF with every target paired with
+another subject's neutral frame (``data.reference=other_subject``). If NDF's
+gain comes from removing the subject's identity (eqs. 1-3), the control loses
+it. The runs are jobs of the pipeline's DAG (``snakemake evidence``: the
+baseline and NDF runs are the tables' own; the control adds one run per fold);
+this module only compares them, fold by fold.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import yaml
+from scipy import stats
 
-from spndl.config import load_config
-from spndl.data.prepared import load_prepared
 from spndl.fsutil import atomic_path, write_text
-from spndl.train import train
 
-ARMS = {"baseline": ("baseline", []),
-        "ndf": ("ndf", []),
-        "ndf_other_subject_neutral": ("ndf", ["data.reference=other_subject"])}
+# arm -> (variant trained, settings added to the preset's); the pipeline's run folder is runs/DATASET/ARM/FOLD.
+ARMS = {"baseline": ("baseline", ()),
+        "ndf": ("ndf", ()),
+        "ndf_other_subject": ("ndf", ("data.reference=other_subject",))}
+# The comparisons: (arm, against); each is paired by fold.
+COMPARISONS = [("ndf", "baseline"), ("ndf", "ndf_other_subject")]
 
 
-def run_evidence(prepared: dict[str, str | Path], out: str | Path, folds: list[int] | None = None,
-                 config_files: list[str] = (), sets: list[str] = (), log=print) -> pd.DataFrame:
-    out = Path(out)
+def arm_of(run: Path) -> str:
+    """A run's arm, from what it recorded (its variant and reference), not from its folder's name."""
+    settings = yaml.safe_load((run / "config.yaml").read_text())
+    reference = settings["config"]["data"]["reference"]
+    for arm, (variant, extra) in ARMS.items():
+        if settings["variant"] == variant and (reference == "other_subject") == bool(extra):
+            return arm
+    raise ValueError(f"{run}: variant {settings['variant']} with reference {reference} is none of the evidence "
+                     f"arms ({', '.join(ARMS)})")
+
+
+def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
     rows = []
-    for name, path in prepared.items():
-        data = load_prepared(path)
-        n_folds = int(data.info["n_folds"])
-        for arm, (variant, extra) in ARMS.items():
-            cfg = load_config(config_files, [*sets, *extra])
-            for k in folds if folds is not None else range(n_folds):
-                m = train(path, variant, k, out / name / arm / f"fold{k}", cfg, log=lambda s: None)
-                log(f"{name} {arm} fold {k}: accuracy {m['accuracy']:.4f}")
-                rows.append({"dataset": name, "arm": arm, "fold": k, "accuracy": m["accuracy"],
-                             "n_test": m["n_test"], "synthetic": data.info.get("synthetic", False)})
-    per_fold = pd.DataFrame(rows)
+    for d in map(Path, run_dirs):
+        if not (d / "metrics.json").is_file():
+            raise FileNotFoundError(f"{d / 'metrics.json'}: run has no metrics (not finished?)")
+        m = json.loads((d / "metrics.json").read_text())
+        rows.append({"dataset": m["dataset"], "arm": arm_of(d), "fold": m["fold"], "accuracy": m["accuracy"],
+                     "n_test": m["n_test"], "synthetic": m["synthetic"]})
+    return pd.DataFrame(rows)
+
+
+def paired(per_fold: pd.DataFrame, dataset: str, arm: str, against: str, level: float = 0.95) -> dict:
+    """The mean difference of ``arm`` minus ``against`` over the folds both ran, its t interval
+    and the paired t-test's p (scipy.stats.ttest_rel); p is NaN with fewer than two folds."""
+    d = per_fold[per_fold["dataset"] == dataset].pivot(index="fold", columns="arm", values="accuracy")
+    if arm not in d or against not in d:
+        return {}
+    d = d[[arm, against]].dropna() * 100
+    diff = d[arm] - d[against]
+    n = len(diff)
+    row = {"dataset": dataset, "comparison": f"{arm} - {against}", "folds": n, "difference": diff.mean()}
+    if n >= 2 and diff.std(ddof=1) > 0:
+        half = stats.t.ppf((1 + level) / 2, n - 1) * diff.std(ddof=1) / np.sqrt(n)
+        row.update(ci_low=diff.mean() - half, ci_high=diff.mean() + half, p=stats.ttest_rel(d[arm], d[against]).pvalue)
+    else:
+        row.update(ci_low=np.nan, ci_high=np.nan, p=np.nan)
+    return row
+
+
+def write_evidence(run_dirs: list[str | Path], out: str | Path) -> pd.DataFrame:
+    """evidence_folds.csv, evidence.csv (each arm's mean) and evidence.md (with the paired comparisons)."""
+    out = Path(out)
+    per_fold = collect(run_dirs).sort_values(["dataset", "arm", "fold"], kind="stable")
     with atomic_path(out / "evidence_folds.csv") as tmp:
         per_fold.to_csv(tmp, index=False)
     summary = (per_fold.groupby(["dataset", "arm"], sort=False)["accuracy"]
                .agg(mean="mean", std="std", folds="count").reset_index())
     with atomic_path(out / "evidence.csv") as tmp:
         summary.to_csv(tmp, index=False)
-    synthetic = per_fold["synthetic"].all()
-    head = "Synthetic data (spndl synth): " if synthetic else ""
+    tests = pd.DataFrame([r for ds in per_fold["dataset"].unique() for a, b in COMPARISONS
+                          if (r := paired(per_fold, ds, a, b))])
+    with atomic_path(out / "evidence_tests.csv") as tmp:
+        tests.to_csv(tmp, index=False)
+    head = "Synthetic data (spndl synth): " if per_fold["synthetic"].all() else ""
     text = (f"{head}mean test accuracy over folds (last epoch), std over folds\n\n"
-            + summary.to_string(index=False, float_format=lambda x: f"{x:.4f}") + "\n")
+            + summary.to_string(index=False, float_format=lambda x: f"{x:.4f}") + "\n\n"
+            + "Paired by fold, accuracy points: mean difference, 95% t interval, paired t-test p "
+            "(NaN with fewer than two folds)\n\n"
+            + tests.to_string(index=False, float_format=lambda x: f"{x:.2f}") + "\n")
     write_text(out / "evidence.md", text)
     return summary

@@ -9,8 +9,13 @@ mistake fails ``snakemake -n`` naming its key, not a training job an hour later.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import yaml
+
 from spndl.config import Config, ConfigError, check_for_variant, config_from_dict, merge
-from spndl.data.registry import DATASETS
+from spndl.data.registry import DATASETS, for_dataset
 from spndl.model import VARIANTS
 
 
@@ -23,12 +28,26 @@ def preset_settings(params: dict, dataset: str) -> dict:
     return merge(settings, preset.get(f"config_{dataset}") or {})
 
 
+def read_preset(path: str | Path, name: str, dataset: str) -> dict:
+    """The settings that the pipeline's preset ``name`` in the params file ``path`` gives a run
+    on ``dataset`` (``spndl train --preset``), so that a run by hand matches the pipeline's."""
+    path = Path(path)
+    try:
+        params = yaml.safe_load(path.read_text())
+        presets = params["presets"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path}: not a params.yaml with presets ({' '.join(str(e).split())})") from None
+    if name not in presets:
+        raise ConfigError(f"{path}: preset {name!r} is not one of {', '.join(presets)}")
+    return preset_settings({**params, "preset": name}, dataset)
+
+
 def run_config(params: dict, dataset: str) -> Config:
     """The training settings of ``dataset``'s runs under the selected preset, checked."""
     name = params["preset"]
     override = f"config_{dataset}"
     where = f"params.yaml: presets.{name}.config" + (f" + {override}" if override in params["presets"][name] else "")
-    return config_from_dict(preset_settings(params, dataset), where)
+    return for_dataset(config_from_dict(preset_settings(params, dataset), where), dataset)
 
 
 def _names(where: str, names, allowed, what: str = "dataset") -> None:
@@ -65,6 +84,19 @@ def check_datasets(params: dict) -> None:
 def protocol(params: dict, dataset: str) -> str:
     """folds or split: a custom dataset's from params (its CSV's columns), else the registry's."""
     return (params["data"]["real"].get(dataset) or {}).get("protocol", DATASETS[dataset].protocol)
+
+
+NVIDIA_GPUS = "/proc/driver/nvidia/gpus"  # one entry per GPU the NVIDIA driver sees
+
+
+def gpu_per_job(params: dict, gpus_dir: str = NVIDIA_GPUS) -> int:
+    """Units of Snakemake's ``gpu`` resource that one training job holds: params
+    ``compute.gpu_per_job``, 0 or 1, or ``auto``: 1 where the machine that runs snakemake has
+    a GPU. Set 1 where the jobs run on other machines (a cluster's submit host has none)."""
+    setting = (params.get("compute") or {}).get("gpu_per_job", "auto")
+    if setting != "auto":
+        return int(setting)
+    return int(os.path.isdir(gpus_dir) and any(os.scandir(gpus_dir)))
 
 
 def validate_params(params: dict) -> None:

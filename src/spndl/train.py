@@ -24,6 +24,7 @@ from spndl.batching import Batches, Part, build_parts
 from spndl.config import Config, check_for_variant
 from spndl.data.prepared import load_prepared, split_indices
 from spndl.data.records import DataError
+from spndl.data.registry import for_dataset
 from spndl.model import VARIANTS, SPNDLNet
 from spndl.runfolder import RunError, RunFolder, check_run_folder, run_settings
 from spndl.seeding import generator, stream_seed
@@ -128,9 +129,10 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
     if variant not in VARIANTS:
         raise RunError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     reference_mode, use_spl = VARIANTS[variant]
-    check_for_variant(cfg, use_spl)
     check_run_folder(Path(out))
     data = load_prepared(data_dir)
+    cfg = for_dataset(cfg, data.info["dataset"])  # train.epochs null: the paper's for this dataset
+    check_for_variant(cfg, use_spl)
     if reference_mode == "neutral" and not data.has_references:
         raise DataError(f"{data.path}: variant {variant} needs a neutral reference per sample; "
                         f"{data.info['dataset']} has none (use a *_wo_neutral variant)")

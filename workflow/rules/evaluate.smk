@@ -1,4 +1,4 @@
-# Aggregation over folds: Tables 1-4 and the per-fold accuracies beside them.
+# Aggregation over folds: Tables 1-4 and the per-fold accuracies beside them; the NDF evidence.
 
 
 rule tables:
@@ -18,3 +18,17 @@ rule tables:
         metrics_out=METRICS_DIR,
     shell:
         "spndl tables {params.runs} {params.checks} --out {params.out} --metrics-out {params.metrics_out} > {log} 2>&1"
+
+
+rule evidence:
+    input:
+        [f"{r}/metrics.json" for r in evidence_runs()],
+    output:
+        EVIDENCE,
+    log:
+        "logs/evidence.log",
+    params:
+        runs=lambda wc, input: " ".join(f"--run {m}" for m in input),
+        out=EVIDENCE_DIR,
+    shell:
+        "spndl evidence {params.runs} --out {params.out} > {log} 2>&1"

@@ -12,11 +12,12 @@ rule train:
     params:
         run=lambda wc, output: os.path.dirname(output[0]),
         fold=lambda wc: "" if wc.fold == "split" else f"--fold {wc.fold.removeprefix('fold')}",
+        variant=train_variant,
         sets=train_sets,
         lock_dir=LOCK_DIR,
     threads: 1  # on the CPU, two one-thread jobs outrun one two-thread job; a GPU job needs few
     resources:
         gpu=GPU_PER_JOB,
     shell:
-        "OMP_NUM_THREADS={threads} spndl train --data {input} --variant {wildcards.variant} {params.fold} --out {params.run} "
+        "OMP_NUM_THREADS={threads} spndl train --data {input} --variant {params.variant} {params.fold} --out {params.run} "
         "{params.sets} --restart-on-change --lock-dir {params.lock_dir} > {log} 2>&1"

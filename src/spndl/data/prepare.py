@@ -229,7 +229,7 @@ def data_checksum(images: Path, manifest: Path, classes: list[str]) -> str:
     return sha256_files([images, manifest], extra=json.dumps(classes).encode())
 
 
-def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 64, fold_rule: str = "modulo",
+def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 224, fold_rule: str = "modulo",
             n_folds: int = 10, seed: int = 0, images: str | None = None) -> dict:
     """Read, pair, crop and fold one dataset into ``out``; returns the dataset.json content.
 

@@ -73,5 +73,6 @@ def read(root: str | Path, images: str = "aligned") -> ReadResult:
 
 
 # No neutral frames: each image is its own sample, split by RAF-DB's file name prefix.
+# Section 4.2: 150 epochs on RAF-DB.
 SPEC = DatasetSpec("rafdb", "RAF-DB", RAFDB_CLASSES, EXPECTED["rafdb"], IMAGES, read, paired=False,
-                   protocol="split", ours="spndl_wo_neutral")
+                   protocol="split", ours="spndl_wo_neutral", epochs=150)

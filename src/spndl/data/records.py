@@ -89,3 +89,4 @@ class DatasetSpec:
     protocol: str = "folds"         # folds (subject-independent cross-validation) or split (official)
     ours: str = "spndl"             # the paper's full method on this dataset (Fig. 4)
     synthetic: bool = True          # the embedded default (`spndl synth`) writes it
+    epochs: int = 250               # the paper's training length on it (section 4.2): train.epochs null

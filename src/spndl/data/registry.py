@@ -16,10 +16,13 @@ entries (README, "Adding a dataset").
 
 from __future__ import annotations
 
+import dataclasses
+
+from spndl.config import Config
 from spndl.data import ckplus, custom, oulu, rafdb
 from spndl.data.records import DatasetSpec
 
-__all__ = ["DATASETS", "DatasetSpec", "spec"]
+__all__ = ["DATASETS", "DatasetSpec", "for_dataset", "spec"]
 
 
 # The paper's three, then a dataset of the user's own described by a CSV (custom.py).
@@ -31,3 +34,11 @@ def spec(name: str) -> DatasetSpec:
         return DATASETS[name]
     except KeyError:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}") from None
+
+
+def for_dataset(cfg: Config, name: str) -> Config:
+    """``cfg`` with what it leaves to the dataset filled in: ``train.epochs`` null becomes the
+    paper's for it (section 4.2: 250, RAF-DB 150). ``cfg`` itself is not changed."""
+    if cfg.train.epochs is not None:
+        return cfg
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=spec(name).epochs))

@@ -1,0 +1,30 @@
+"""The NDF evidence's comparison: paired by fold, with a t interval and a paired t-test."""
+
+import pandas as pd
+import pytest
+from scipy import stats
+
+from spndl.evidence import paired
+
+
+def _folds(ndf, baseline):
+    rows = [{"dataset": "ckplus", "arm": arm, "fold": k, "accuracy": acc}
+            for arm, accs in (("ndf", ndf), ("baseline", baseline)) for k, acc in enumerate(accs)]
+    return pd.DataFrame(rows)
+
+
+def test_the_difference_is_paired_by_fold_with_its_interval():
+    # Differences of 2, 4 and 6 points: mean 4, sd 2, t(0.975, 2) = 4.3027.
+    r = paired(_folds([0.52, 0.64, 0.76], [0.50, 0.60, 0.70]), "ckplus", "ndf", "baseline")
+    assert r["folds"] == 3 and r["difference"] == pytest.approx(4.0)
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((4 - 4.3027 * 2 / 3**0.5, 4 + 4.3027 * 2 / 3**0.5), abs=1e-3)
+    assert r["p"] == pytest.approx(stats.ttest_rel([52, 64, 76], [50, 60, 70]).pvalue)
+    # A fold one arm lacks is left out of the pairing, not compared unpaired.
+    r = paired(_folds([0.52, 0.64], [0.50, 0.60, 0.70]), "ckplus", "ndf", "baseline")
+    assert r["folds"] == 2 and r["difference"] == pytest.approx(3.0)
+
+
+def test_one_fold_gives_no_interval_and_no_p():
+    r = paired(_folds([0.6], [0.5]), "ckplus", "ndf", "baseline")
+    assert r["difference"] == pytest.approx(10.0) and pd.isna(r["ci_low"]) and pd.isna(r["p"])
+    assert paired(_folds([0.6], [0.5]), "ckplus", "ndf", "ndf_other_subject") == {}

@@ -1,0 +1,51 @@
+# Which runs, tables and figures the targets need: lists built from params.yaml and the registry.
+
+
+def folds(dataset):
+    return ["split"] if protocol(config, dataset) == "split" else [f"fold{k}" for k in PRESET["folds"]]
+
+
+def run_dirs(dataset=None, variant=None):
+    out = []
+    for d in DATASETS if dataset is None else [dataset]:
+        for v in config["variants"].get(d, []) if variant is None else [variant]:
+            out += [RUN.format(dataset=d, variant=v, fold=f) for f in folds(d)]
+    return out
+
+
+def has(dataset, *variants):
+    return dataset in DATASETS and all(v in config["variants"].get(dataset, []) for v in variants)
+
+
+TABLES = [f"{TABLE_DIR}/table{n}.{ext}" for n in (1, 2, 3, 4) for ext in ("md", "csv", "tex")]
+TABLES += [f"{TABLE_DIR}/{t}.{ext}" for t in extra_tables(DATASETS) for ext in ("md", "csv")]
+TABLES.append(f"{TABLE_DIR}/per_fold.csv")
+TABLES += [f"{METRICS_DIR}/{f}" for f in ("headline.json", "curve_train_loss.csv", "curve_test_accuracy.csv")]
+# Fig. 4: the paper's method of each dataset (the registry's `ours`), where it is run.
+FIG4_DATASETS = [d for d in DATASETS if has(d, REGISTRY[d].ours)]
+FIGURES = [f"{FIG_DIR}/fig4_confusion.png"] if FIG4_DATASETS else []
+FIG5_FOLD = f"fold{config['figures']['fold']}"
+if has("oulu", "baseline", "spl", "ndf", "spndl"):
+    FIGURES += [f"{FIG_DIR}/fig5_paces.png", f"{FIG_DIR}/fig7_tsne.png"]
+if has("rafdb", "ndf_wo_neutral", "spndl_wo_neutral"):
+    FIGURES += [f"{FIG_DIR}/fig6_losses.png", f"{FIG_DIR}/fig8_excluded.png"]
+
+
+def fig4_runs(wildcards=None):
+    return [r for d in FIG4_DATASETS for r in run_dirs(d, REGISTRY[d].ours)]
+
+
+def oulu_run(variant):
+    return RUN.format(dataset="oulu", variant=variant, fold=FIG5_FOLD)
+
+
+def raf_run(variant):
+    return RUN.format(dataset="rafdb", variant=variant, fold="split")
+
+
+def evidence_runs():
+    """The NDF evidence (`snakemake evidence`): baseline, NDF and NDF with another subject's
+    neutral frame, over the preset's folds of each dataset with neutral frames. The baseline
+    and NDF runs are the tables' own; the control adds one run per fold."""
+    paired = [d for d in DATASETS if REGISTRY[d].paired and protocol(config, d) == "folds"]
+    return [r for d in paired for arm in ARMS for r in run_dirs(d, arm)]
