@@ -142,7 +142,7 @@ def test_the_evidence_is_a_target_of_the_same_dag(workdir):
     """`snakemake evidence` reuses the tables' baseline and NDF runs and adds only the control."""
     counts = job_counts(snakemake(workdir, "-n", "evidence"))
     assert counts == {"train": 4, "evidence": 1, "total": 5}, counts  # ckplus and oulu, folds 0 and 1
-    snakemake(workdir, "--cores", "2", "--resources", "gpu=1", "evidence")
+    snakemake(workdir, "--cores", "2", "evidence", "--resources", "gpu=1")
     folds = pd.read_csv(workdir / "results/evidence/evidence_folds.csv")
     per_fold = pd.read_csv(workdir / "results/tables/per_fold.csv")
     for arm in ("baseline", "ndf"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from spndl.augment import augment_pair
 from spndl.batching import Batches, Part, build_parts
 from spndl.config import Config, check_for_variant
-from spndl.data.prepared import load_prepared, split_indices
+from spndl.data.prepared import Prepared, load_prepared, split_indices
 from spndl.data.records import DataError
 from spndl.data.registry import for_dataset
 from spndl.model import VARIANTS, SPNDLNet
@@ -117,6 +118,70 @@ def _diverged(out: Path, what: str, cfg: Config) -> DivergedError:
     return DivergedError(f"{out}: {what}; nothing was written as metrics; lower train.lr (now {cfg.train.lr:g})")
 
 
+@dataclass
+class Job:
+    """What one run trains with: the model and optimiser, the data on the device, the RNG streams."""
+
+    model: SPNDLNet
+    opt: torch.optim.Optimizer
+    batches: Batches
+    train_part: Part
+    test_part: Part
+    g_order: torch.Generator
+    g_aug: torch.Generator
+    sample_ids: np.ndarray      # of the training part, for spl_selection.csv
+    train_labels: np.ndarray
+    weights: dict               # init_weights' record of the starting weights
+
+
+def set_up(data: Prepared, variant: str, fold: int | None, cfg: Config, device: torch.device) -> Job:
+    """The model (seeded per fold), its starting weights, Adam (section 4.2), the train and
+    test parts on the device, and the order and augmentation streams."""
+    fold_key = -1 if fold is None else fold
+    torch.use_deterministic_algorithms(device.type == "cpu")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    train_rows, test_rows = split_indices(data, fold)
+    reference_mode = VARIANTS[variant][0]
+    torch.manual_seed(stream_seed(cfg.seed, fold_key, "init"))
+    model = SPNDLNet(len(data.classes), reference_mode)
+    weights = init_weights(model, cfg.model.weights)
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, betas=tuple(cfg.train.betas))
+    g_order = generator(cfg.seed, fold_key, "order")
+    g_aug = generator(cfg.seed, fold_key, "augment", device)
+    batches, train_part, test_part = build_parts(data, train_rows, test_rows, device, reference_mode, cfg, fold_key)
+    return Job(model, opt, batches, train_part, test_part, g_order, g_aug,
+               data.manifest["sample_id"].to_numpy()[train_rows], train_part.labels.cpu().numpy(), weights)
+
+
+def select_pace(job: Job, cfg: Config, use_spl: bool, fraction: float, pace: int, epoch: int, out: Path,
+                selection: list[dict]) -> np.ndarray:
+    """The samples of a pace: every training sample scored by the current model (eq. 10),
+    each class's easiest ``fraction`` kept (eqs. 11-12); all of them without SPL. Each
+    sample's loss and choice is appended to ``selection``."""
+    n = len(job.train_labels)
+    losses, selected = np.full(n, np.nan), np.ones(n, bool)
+    if use_spl:
+        losses = predict(job.model, job.batches, job.train_part, cfg.train.eval_batch_size, cfg.train.amp)[0].numpy()
+        if not np.isfinite(losses).all():
+            raise _diverged(out, f"the SPL losses at the start of pace {pace} (epoch {epoch}) are not finite", cfg)
+        selected, _ = select_easy(losses, job.train_labels, fraction)
+    selection.extend({"pace": pace, "sample_id": str(i), "label": int(lab), "loss": float(l), "selected": bool(s)}
+                     for i, lab, l, s in zip(job.sample_ids, job.train_labels, losses, selected))
+    return selected
+
+
+def evaluate(job: Job, cfg: Config, epoch: int, out: Path) -> tuple[float, torch.Tensor, float]:
+    """(mean test loss, class probabilities, accuracy) of the model on the test part."""
+    test_loss, probs = predict(job.model, job.batches, job.test_part, cfg.train.eval_batch_size, cfg.train.amp)
+    if not torch.isfinite(probs).all():
+        raise _diverged(out, f"the test predictions after epoch {epoch} are not finite", cfg)
+    return float(test_loss.mean()), probs, float((probs.argmax(1) == job.test_part.labels.cpu()).float().mean())
+
+
 def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path, cfg: Config,
           on_epoch_end: Callable[[int], None] | None = None, log: Callable[[str], None] = print,
           device: str | None = None, restart_on_change: bool = False) -> dict:
@@ -137,31 +202,14 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
         raise DataError(f"{data.path}: variant {variant} needs a neutral reference per sample; "
                         f"{data.info['dataset']} has none (use a *_wo_neutral variant)")
     device = pick_device(device or cfg.train.device)
-    fold_key = -1 if fold is None else fold
-    torch.use_deterministic_algorithms(device.type == "cpu")
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    train_rows, test_rows = split_indices(data, fold)
-    schedule = cfg.spl if use_spl else SPLSchedule(start=1.0, step=0.0, paces=1)
+    job = set_up(data, variant, fold, cfg, device)
+    run = RunFolder(out, run_settings(data, variant, fold, cfg, job.weights), log)
+    schedule = cfg.spl if use_spl else SPLSchedule(start=1.0, step=0.0, paces=1)  # without SPL: one pace of all
     pace_of_epoch = _pace_of_epoch(cfg, schedule)
-
-    torch.manual_seed(stream_seed(cfg.seed, fold_key, "init"))
-    model = SPNDLNet(len(data.classes), reference_mode)
-    run = RunFolder(out, run_settings(data, variant, fold, cfg, init_weights(model, cfg.model.weights)), log)
-    model.to(device)
-    if device.type == "cuda":
-        model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, betas=tuple(cfg.train.betas))
-    g_order = generator(cfg.seed, fold_key, "order")
-    g_aug = generator(cfg.seed, fold_key, "augment", device)
-    batches, train_part, test_part = build_parts(data, train_rows, test_rows, device, reference_mode, cfg, fold_key)
-    sample_ids = data.manifest["sample_id"].to_numpy()[train_rows]
-    train_labels = train_part.labels.cpu().numpy()
-
-    state, ck = run.open(len(train_rows), restart_on_change)
+    state, ck = run.open(len(job.train_labels), restart_on_change)
     start_epoch = state.epoch + 1
     if ck is not None:
-        run.restore(ck, model, opt, g_order, g_aug)
+        run.restore(ck, job.model, job.opt, job.g_order, job.g_aug)
         log(f"{run.out} has finished all {cfg.train.epochs} epochs; rewriting its outputs"
             if start_epoch > cfg.train.epochs else
             f"resuming {run.out} at epoch {start_epoch} (pace {pace_of_epoch[start_epoch - 1]})")
@@ -173,38 +221,22 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
         fraction = schedule.fraction(pace)
         pace_starts = pace != (pace_of_epoch[epoch - 2] if epoch > 1 else 0)
         if pace_starts:
-            # Start of a pace: score every training sample with the current model (eq. 10)
-            # and keep each class's easiest fraction (eq. 12).
             if cfg.train.pace_checkpoints and use_spl:
-                run.save_pace_model(model, pace)
-            losses = np.full(len(train_rows), np.nan)
-            state.selected = np.ones(len(train_rows), bool)
-            if use_spl:
-                losses = predict(model, batches, train_part, cfg.train.eval_batch_size, cfg.train.amp)[0].numpy()
-                if not np.isfinite(losses).all():
-                    raise _diverged(run.out, f"the SPL losses at the start of pace {pace} (epoch {epoch}) are "
-                                             "not finite", cfg)
-                state.selected, _ = select_easy(losses, train_labels, fraction)
-            state.selection.extend(
-                {"pace": pace, "sample_id": str(i), "label": int(lab), "loss": float(l), "selected": bool(s)}
-                for i, lab, l, s in zip(sample_ids, train_labels, losses, state.selected))
-
+                run.save_pace_model(job.model, pace)
+            state.selected = select_pace(job, cfg, use_spl, fraction, pace, epoch, run.out, state.selection)
         pool = torch.as_tensor(np.flatnonzero(state.selected))
-        perm = pool[torch.randperm(len(pool), generator=g_order)]
-        loss_sum, correct = train_epoch(model, opt, batches, train_part, perm, cfg, g_aug)
+        perm = pool[torch.randperm(len(pool), generator=job.g_order)]
+        loss_sum, correct = train_epoch(job.model, job.opt, job.batches, job.train_part, perm, cfg, job.g_aug)
         check_divergence(loss_sum / len(perm), epoch, len(data.classes), cfg, run.out)
-        test_loss, probs = predict(model, batches, test_part, cfg.train.eval_batch_size, cfg.train.amp)
-        if not torch.isfinite(probs).all():
-            raise _diverged(run.out, f"the test predictions after epoch {epoch} are not finite", cfg)
-        test_acc = float((probs.argmax(1) == test_part.labels.cpu()).float().mean())
+        test_loss, probs, test_acc = evaluate(job, cfg, epoch, run.out)
         state.history.append({"epoch": epoch, "pace": pace, "fraction": fraction, "selected": int(state.selected.sum()),
                               "train_loss": loss_sum / len(perm), "train_accuracy": correct / len(perm),
-                              "test_loss": float(test_loss.mean()), "test_accuracy": test_acc,
+                              "test_loss": test_loss, "test_accuracy": test_acc,
                               "seconds": round(time.perf_counter() - t0, 3)})
         log(f"epoch {epoch}/{cfg.train.epochs} pace {pace} selected {int(state.selected.sum())} "
-            f"loss {state.history[-1]['train_loss']:.4f} test acc {test_acc:.4f}")
+            f"loss {loss_sum / len(perm):.4f} test acc {test_acc:.4f}")
         state.epoch = epoch
-        run.save_epoch(state, model, opt, g_order, g_aug, pace, last=epoch == cfg.train.epochs,
+        run.save_epoch(state, job.model, job.opt, job.g_order, job.g_aug, pace, last=epoch == cfg.train.epochs,
                        selection_changed=pace_starts or epoch == start_epoch)
         if on_epoch_end is not None:
             on_epoch_end(epoch)
@@ -212,6 +244,6 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
     if not state.history:
         raise RunError(f"{run.out}: no epoch was run")
     if start_epoch > cfg.train.epochs:  # nothing trained now: evaluate the restored model
-        probs = predict(model, batches, test_part, cfg.train.eval_batch_size, cfg.train.amp)[1]
-    return run.finish(probs, test_part.labels.cpu().numpy(), test_part.rows, data, batches.images.shape[-1],
-                      state.history)
+        probs = evaluate(job, cfg, cfg.train.epochs, run.out)[1]
+    return run.finish(probs, job.test_part.labels.cpu().numpy(), job.test_part.rows, data,
+                      job.batches.images.shape[-1], state.history)
