@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
-from scipy import stats
 
 from spndl.fsutil import atomic_path, write_text
+from spndl.stats import corrected_resampled_t, sign_flip_p
 
 # arm -> (variant trained, settings added to the preset's); the pipeline's run folder is runs/DATASET/ARM/FOLD.
 ARMS = {"baseline": ("baseline", ()),
@@ -47,26 +46,24 @@ def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
             raise FileNotFoundError(f"{d / 'metrics.json'}: run has no metrics (not finished?)")
         m = json.loads((d / "metrics.json").read_text())
         rows.append({"dataset": m["dataset"], "arm": arm_of(d), "fold": m["fold"], "accuracy": m["accuracy"],
-                     "n_test": m["n_test"], "synthetic": m["synthetic"]})
+                     "n_test": m["n_test"], "n_train": m["n_train"], "synthetic": m["synthetic"]})
     return pd.DataFrame(rows)
 
 
-def paired(per_fold: pd.DataFrame, dataset: str, arm: str, against: str, level: float = 0.95) -> dict:
-    """The mean difference of ``arm`` minus ``against`` over the folds both ran, its t interval
-    and the paired t-test's p (scipy.stats.ttest_rel); p is NaN with fewer than two folds."""
-    d = per_fold[per_fold["dataset"] == dataset].pivot(index="fold", columns="arm", values="accuracy")
-    if arm not in d or against not in d:
+def paired(per_fold: pd.DataFrame, dataset: str, arm: str, against: str) -> dict:
+    """``arm`` minus ``against`` in accuracy points over the folds both ran: the mean, its 95%
+    interval and p from the corrected resampled t-test (the folds' training sets overlap), and
+    the exact sign-flip p; NaN with fewer than two folds."""
+    d = per_fold[per_fold["dataset"] == dataset]
+    wide = d.pivot(index="fold", columns="arm", values="accuracy")
+    if arm not in wide or against not in wide:
         return {}
-    d = d[[arm, against]].dropna() * 100
-    diff = d[arm] - d[against]
-    n = len(diff)
-    row = {"dataset": dataset, "comparison": f"{arm} - {against}", "folds": n, "difference": diff.mean()}
-    if n >= 2 and diff.std(ddof=1) > 0:
-        half = stats.t.ppf((1 + level) / 2, n - 1) * diff.std(ddof=1) / np.sqrt(n)
-        row.update(ci_low=diff.mean() - half, ci_high=diff.mean() + half, p=stats.ttest_rel(d[arm], d[against]).pvalue)
-    else:
-        row.update(ci_low=np.nan, ci_high=np.nan, p=np.nan)
-    return row
+    wide = wide[[arm, against]].dropna() * 100
+    diff = wide[arm] - wide[against]
+    runs = d[d["fold"].isin(wide.index)]
+    t = corrected_resampled_t(diff, runs["n_test"].mean(), runs["n_train"].mean())
+    return {"dataset": dataset, "comparison": f"{arm} - {against}", "folds": t["n"], "difference": t["mean"],
+            "ci_low": t["ci_low"], "ci_high": t["ci_high"], "p": t["p"], "p_sign_flip": sign_flip_p(diff)}
 
 
 def write_evidence(run_dirs: list[str | Path], out: str | Path) -> pd.DataFrame:
@@ -86,8 +83,9 @@ def write_evidence(run_dirs: list[str | Path], out: str | Path) -> pd.DataFrame:
     head = "Synthetic data (spndl synth): " if per_fold["synthetic"].all() else ""
     text = (f"{head}mean test accuracy over folds (last epoch), std over folds\n\n"
             + summary.to_string(index=False, float_format=lambda x: f"{x:.4f}") + "\n\n"
-            + "Paired by fold, accuracy points: mean difference, 95% t interval, paired t-test p "
-            "(NaN with fewer than two folds)\n\n"
+            + "Paired by fold, accuracy points: mean difference, its 95% interval and p from the corrected "
+            "resampled t-test (Nadeau and Bengio: the folds' training sets overlap), and the exact sign-flip "
+            "p (NaN with fewer than two folds)\n\n"
             + tests.to_string(index=False, float_format=lambda x: f"{x:.2f}") + "\n")
     write_text(out / "evidence.md", text)
     return summary
