@@ -22,8 +22,7 @@ from pathlib import Path
 
 import cv2
 
-from spndl.data import ckplus
-from spndl.data.prepare import is_synthetic, pairing_frames, read_dataset
+from spndl.data.prepare import UNREADABLE, is_synthetic, landmarks_of, pairing_frames, read_dataset
 from spndl.data.records import DataError, Exclusion
 from spndl.data.registry import DATASETS
 from spndl.data.spec import N_PEAK_FRAMES
@@ -59,30 +58,19 @@ def _readable(path: Path) -> bool:
     return cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_8) is not None
 
 
-def _landmarks_ok(path: Path) -> str | None:
-    if not path.is_file():
-        return "landmark file missing"
-    try:
-        ckplus.read_landmarks(path)
-    except DataError as e:
-        return e.reason
-    return None
-
-
 def _unusable(seq, picks: list[int], crop: str) -> tuple[list[Exclusion], set[int]]:
-    """The problems that would keep any of ``picks`` out of a sample, and those frames' indices."""
+    """The problems that would keep any of ``picks`` out of a sample (prepare's rules: a frame
+    that decodes, and for a landmark crop its landmarks), and those frames' indices."""
     bad, frames = [], set()
     for k in picks:
-        frame = seq.frames[k]
-        if not _readable(frame):
-            bad.append(Exclusion(str(frame), "unreadable image", seq.sequence, seq.label))
-        elif crop == "landmarks" and seq.landmarks is None:
-            bad.append(Exclusion(str(frame), "no Landmarks folder in this copy", seq.sequence, seq.label))
-        elif crop == "landmarks" and (why := _landmarks_ok(seq.landmarks[k])):
-            bad.append(Exclusion(str(seq.landmarks[k]), why, seq.sequence, seq.label))
-        else:
-            continue
-        frames.add(k)
+        try:
+            if not _readable(seq.frames[k]):
+                raise DataError(seq.frames[k], UNREADABLE)
+            if crop == "landmarks":
+                landmarks_of(seq, k)
+        except DataError as e:
+            bad.append(Exclusion(e.path, e.reason, seq.sequence, seq.label))
+            frames.add(k)
     return bad, frames
 
 

@@ -16,13 +16,14 @@ import numpy as np
 from spndl.data.records import DataError
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels
+UNREADABLE = "unreadable image"  # the reason prepare and check-data give for a file that does not decode
 
 
 def read_image(path: Path) -> np.ndarray:
     """An image file as (H, W, 3) RGB uint8; greyscale frames are repeated to 3 channels."""
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
-        raise DataError(path, "unreadable image")
+        raise DataError(path, UNREADABLE)
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 

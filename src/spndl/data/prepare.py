@@ -27,7 +27,7 @@ import pandas as pd
 from spndl import __version__
 from spndl.data import ckplus
 from spndl.data.acquire import read_record
-from spndl.data.crop import FaceDetector, crop_resize, landmark_box, read_image
+from spndl.data.crop import UNREADABLE, FaceDetector, crop_resize, landmark_box, read_image
 from spndl.data.folds import assign_folds
 from spndl.data.records import DataError, Exclusion, ReadResult, Sequence
 from spndl.data.registry import spec as dataset_spec
@@ -54,17 +54,22 @@ class _Faces:
         return self.index[path]
 
 
+def landmarks_of(seq: Sequence, k: int) -> np.ndarray:
+    """Frame ``k``'s 68 landmarks; a DataError naming the file when they cannot be had
+    (check-data applies the same rule without cropping)."""
+    if seq.landmarks is None:
+        raise DataError(seq.frames[k], "no Landmarks folder in this copy")
+    if not seq.landmarks[k].is_file():
+        raise DataError(seq.landmarks[k], "landmark file missing")
+    return ckplus.read_landmarks(seq.landmarks[k])
+
+
 def _ckplus_faces(seq: Sequence, picks: list[int], size: int) -> tuple[dict[int, np.ndarray], list[Exclusion], dict]:
     faces, excl = {}, []
     for k in picks:
         frame = seq.frames[k]
         try:
-            if seq.landmarks is None:
-                raise DataError(frame, "no Landmarks folder in this copy")
-            lm = seq.landmarks[k]
-            if not lm.is_file():
-                raise DataError(lm, "landmark file missing")
-            faces[k] = crop_resize(read_image(frame), landmark_box(ckplus.read_landmarks(lm)), size)
+            faces[k] = crop_resize(read_image(frame), landmark_box(landmarks_of(seq, k)), size)
         except DataError as e:  # a crop outside the frame names no file of its own: the frame's
             excl.append(Exclusion(e.path or str(frame), e.reason, seq.sequence, seq.label))
     return faces, excl, {k: "landmarks" for k in faces}
@@ -77,7 +82,7 @@ def _detector_faces(seq: Sequence, picks: list[int], size: int, detector: FaceDe
         try:
             img = read_image(seq.frames[k])
         except DataError:
-            excl.append(Exclusion(str(seq.frames[k]), "unreadable image", seq.sequence, seq.label))
+            excl.append(Exclusion(str(seq.frames[k]), UNREADABLE, seq.sequence, seq.label))
             continue
         box = detector.detect(img)
         if box is None:
@@ -94,7 +99,7 @@ def _whole_faces(seq: Sequence, picks: list[int], size: int, how: str):
         try:
             faces[k] = crop_resize(read_image(seq.frames[k]), (0, 0, 10**9, 10**9), size)
         except DataError:
-            excl.append(Exclusion(str(seq.frames[k]), "unreadable image", seq.sequence, seq.label))
+            excl.append(Exclusion(str(seq.frames[k]), UNREADABLE, seq.sequence, seq.label))
     return faces, excl, {k: how for k in faces}
 
 
