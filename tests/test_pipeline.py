@@ -100,6 +100,9 @@ def test_tables_have_numbers_equal_to_the_fold_means(workdir):
     assert t4.drop(columns=["NDFs", "SPL", "variant"]).notna().all().all()
     headline = json.loads((workdir / "results/metrics/headline.json").read_text())
     assert abs(headline["oulu"]["spndl"]["accuracy_mean"] - means[("oulu", "spndl")]) < 1e-3
+    # Two folds and one seed: every claim is listed, and none gets a verdict from so few runs.
+    claims = pd.read_csv(workdir / "results/tables/claims.csv")
+    assert len(claims) == 16 and (claims["verdict"] == "too few runs").all() and claims["p_value"].isna().all()
 
 
 def test_figures_are_valid_pngs_and_the_report_is_built(workdir):

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from spndl.report.tables import write_tables
 
@@ -11,7 +12,7 @@ def _run(root, dataset, variant, fold, acc, synthetic=True):
     d = root / dataset / variant / (f"fold{fold}" if fold is not None else "split")
     d.mkdir(parents=True)
     (d / "metrics.json").write_text(json.dumps({
-        "dataset": dataset, "variant": variant, "fold": fold, "accuracy": acc, "n_test": 30,
+        "dataset": dataset, "variant": variant, "fold": fold, "accuracy": acc, "n_test": 30, "n_train": 270,
         "synthetic": synthetic, "data_checksum": "ab" * 32, "image_size": 32, "epochs": 12,
         "weights": "none", "n_folds": 10 if fold is not None else None}))
     pd.DataFrame({"epoch": [1, 2], "pace": [1, 2], "train_loss": [1.5, 1.0],
@@ -43,6 +44,9 @@ def test_reproduced_numbers_are_the_fold_means_beside_the_papers(runs, tmp_path)
     assert np.isclose(spndl["reproduced_mean"], accs[("ckplus", "spndl")].mean() * 100)
     assert np.isclose(spndl["reproduced_std"], accs[("ckplus", "spndl")].std(ddof=1) * 100)
     assert np.isclose(spndl["difference"], spndl["reproduced_mean"] - 99.69)
+    a = accs[("ckplus", "spndl")] * 100
+    half = stats.t.ppf(0.975, 2) * a.std(ddof=1) / np.sqrt(3)
+    assert np.allclose([spndl["reproduced_ci_low"], spndl["reproduced_ci_high"]], [a.mean() - half, a.mean() + half])
     quoted = t1[t1["source"] == "reported in the paper"]
     assert {"STM-E", "DTAGN", "PPDN", "DeRL", "DDL", "FDRL", "HRL"} == set(quoted["method"])
     assert quoted["reproduced_mean"].isna().all()
@@ -52,6 +56,18 @@ def test_reproduced_numbers_are_the_fold_means_beside_the_papers(runs, tmp_path)
     t4 = pd.read_csv(tmp_path / "t/table4.csv")
     assert t4["variant"].tolist() == ["baseline", "spl", "ndf", "spndl"]
     assert np.isclose(t4.loc[1, "oulu_reproduced_mean"], accs[("oulu", "spl")].mean() * 100)
+    # Each ablation row's paired difference to the baseline, fold by fold, with the corrected test's p.
+    d = (accs[("oulu", "spl")] - accs[("oulu", "baseline")]) * 100
+    se = np.sqrt((1 / 3 + 30 / 270) * d.var(ddof=1))
+    assert np.isclose(t4.loc[1, "oulu_vs_baseline"], d.mean())
+    assert np.isclose(t4.loc[1, "oulu_vs_baseline_p"], 2 * stats.t.sf(abs(d.mean()) / se, 2))
+    assert pd.isna(t4.loc[0, "oulu_vs_baseline"])  # the baseline row itself
+    claims = pd.read_csv(tmp_path / "t/claims.csv")
+    ndf = claims[(claims["dataset"] == "oulu") & (claims["better"] == "ndf") & (claims["worse"] == "baseline")].iloc[0]
+    assert ndf["n_runs"] == 3 and ndf["verdict"] in ("reproduced", "contradicted", "not significant")
+    raf = claims[claims["dataset"] == "rafdb"]
+    assert (raf["verdict"] == "too few runs").all() and raf["p_value"].isna().all()  # one run of each
+    assert "too few runs to test" in (tmp_path / "t/claims.md").read_text()
     headline = json.loads((tmp_path / "t/headline.json").read_text())
     assert np.isclose(headline["oulu"]["ndf"]["accuracy_mean"], accs[("oulu", "ndf")].mean() * 100, atol=1e-4)
     curve = pd.read_csv(tmp_path / "t/curve_test_accuracy.csv")
@@ -81,7 +97,7 @@ def test_a_variant_left_out_leaves_its_ablation_cells_empty(runs, tmp_path):
     assert t4.loc[t4["variant"] == "spl", ["ckplus_reproduced_mean", "oulu_difference"]].isna().all().all()
     assert t4.loc[t4["variant"] == "ndf", "ckplus_reproduced_mean"].notna().all()
     row = next(ln for ln in (tmp_path / "t/table4.md").read_text().splitlines() if ln.startswith("| no | yes |"))
-    assert row == "| no | yes | 99.08 |  ±  |  | 88.33 |  ±  |  |"
+    assert row == "| no | yes | 99.08 |  ±  |  |  | 88.33 |  ±  |  |  |"
 
 
 def test_an_unfinished_run_is_an_error(tmp_path):

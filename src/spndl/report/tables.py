@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from spndl.data.registry import DATASETS
 from spndl.fsutil import atomic_path, write_text
+from spndl.report.claims import MIN_RUNS, claims_markdown, claims_table, compare
 from spndl.report.paper import ABLATION, ABLATION_DATASETS, TABLES, extra_tables
 
 DATASET_NAMES = {name: s.title for name, s in DATASETS.items()}
@@ -28,7 +31,8 @@ def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
             raise FileNotFoundError(f"{path}: run has no metrics (not finished?)")
         m = json.loads(path.read_text())
         rows.append({"dataset": m["dataset"], "variant": m["variant"], "fold": m["fold"],
-                     "accuracy": m["accuracy"], "n_test": m["n_test"], "synthetic": m["synthetic"],
+                     "accuracy": m["accuracy"], "n_test": m["n_test"], "n_train": m["n_train"],
+                     "synthetic": m["synthetic"],
                      "data_checksum": m["data_checksum"], "image_size": m["image_size"],
                      "epochs": m["epochs"], "weights": m["weights"], "weights_sha256": m.get("weights_sha256", ""),
                      "n_folds": m["n_folds"], "run": str(d)})
@@ -36,9 +40,14 @@ def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
 
 
 def summarise(per_fold: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sample std (n-1) of accuracy in %, over the folds run, per dataset and variant."""
+    """Mean, sample std (n-1) and the 95% t interval of the mean of accuracy in %, over the
+    runs, per dataset and variant (no interval from one run)."""
     g = per_fold.groupby(["dataset", "variant"])["accuracy"]
-    return pd.DataFrame({"mean": g.mean() * 100, "std": g.std(ddof=1).fillna(0.0) * 100, "folds": g.count()})
+    out = pd.DataFrame({"mean": g.mean() * 100, "std": g.std(ddof=1).fillna(0.0) * 100, "folds": g.count()})
+    n = out["folds"].to_numpy()
+    half = stats.t.ppf(0.975, np.maximum(n - 1, 1)) * out["std"].to_numpy() / np.sqrt(n)
+    half = np.where(n > 1, half, np.nan)
+    return out.assign(ci_low=out["mean"] - half, ci_high=out["mean"] + half)
 
 
 def provenance(per_fold: pd.DataFrame, dataset: str) -> str:
@@ -92,19 +101,22 @@ def paper_table(name: str, summary: pd.DataFrame) -> pd.DataFrame:
         row = {"method": method, "setting": setting, "reference": ref, "paper": value}
         if variant is None:
             row.update(source="reported in the paper", reproduced_mean=None, reproduced_std=None,
-                       difference=None, folds=None)
+                       reproduced_ci_low=None, reproduced_ci_high=None, difference=None, folds=None)
         else:
             key = (spec["dataset"], variant)
             if key not in summary.index:
                 continue  # dataset or variant left out of params: no reproduced row
             s = summary.loc[key]
             row.update(source="reproduced", reproduced_mean=s["mean"], reproduced_std=s["std"],
+                       reproduced_ci_low=s["ci_low"], reproduced_ci_high=s["ci_high"],
                        difference=s["mean"] - value, folds=int(s["folds"]))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def ablation_table(summary: pd.DataFrame) -> pd.DataFrame:
+def ablation_table(summary: pd.DataFrame, per_fold: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Table 4: the paper's and the reproduced accuracy of each row, and (given the runs) each
+    row's paired difference to the baseline with its 95% interval and p (claims.compare)."""
     rows = []
     run = {ds for ds, _ in summary.index}
     for ndf, spl, variant, paper in ABLATION:
@@ -117,6 +129,11 @@ def ablation_table(summary: pd.DataFrame) -> pd.DataFrame:
             row[f"{ds}_reproduced_mean"] = None if s is None else s["mean"]
             row[f"{ds}_reproduced_std"] = None if s is None else s["std"]
             row[f"{ds}_difference"] = None if s is None else s["mean"] - paper[ds]
+            vs = compare(per_fold, ds, variant, "baseline") if per_fold is not None and variant != "baseline" else None
+            row[f"{ds}_vs_baseline"] = None if vs is None else vs["reproduced_difference"]
+            row[f"{ds}_vs_baseline_ci_low"] = None if vs is None else vs["ci_low"]
+            row[f"{ds}_vs_baseline_ci_high"] = None if vs is None else vs["ci_high"]
+            row[f"{ds}_vs_baseline_p"] = None if vs is None else vs["p_value"]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -135,14 +152,19 @@ def _md_dataset(title, df, notes) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _interval(low, high) -> str:
+    return "one run" if pd.isna(low) else f"[{low:.2f}, {high:.2f}]"
+
+
 def _md_paper(title, df, notes) -> str:
     lines = [f"# {title}", "", *notes, ""]
     rep = df[df["source"] == "reproduced"]
     lines += ["## This paper's methods: paper vs reproduced", "",
-              "| Method | Setting | Paper | Reproduced (mean ± std) | Difference | Folds |",
-              "| --- | --- | ---: | ---: | ---: | ---: |"]
+              "| Method | Setting | Paper | Reproduced (mean ± std) | 95% interval | Difference | Runs |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     lines += [f"| {r.method} | {r.setting} | {r.paper:.2f} | {r.reproduced_mean:.2f} ± {r.reproduced_std:.2f} | "
-              f"{r.difference:+.2f} | {int(r.folds)} |" for r in rep.itertuples()] or ["| (no runs) | | | | | |"]
+              f"{_interval(r.reproduced_ci_low, r.reproduced_ci_high)} | {r.difference:+.2f} | {int(r.folds)} |"
+              for r in rep.itertuples()] or ["| (no runs) | | | | | | |"]
     other = df[df["source"] != "reproduced"]
     lines += ["", "## Reported in the paper (other methods, quoted, not recomputed)", "",
               "| Method | Setting | Accuracy | Reference |", "| --- | --- | ---: | --- |"]
@@ -165,15 +187,27 @@ def _tex_paper(title, df, notes) -> str:
 
 def _md_ablation(df, notes) -> str:
     ds = [d for d in ABLATION_DATASETS if f"{d}_paper" in df.columns]
-    head = "| NDFs | SPL | " + " | ".join(f"{DATASET_NAMES[d]} paper | {DATASET_NAMES[d]} reproduced | diff."
-                                          for d in ds) + " |"
-    lines = ["# Table 4: ablation of NDFs and SPL, accuracy (%)", "", *notes, "", head,
-             "| --- | --- |" + " ---: | ---: | ---: |" * len(ds)]
+    head = "| NDFs | SPL | " + " | ".join(f"{DATASET_NAMES[d]} paper | {DATASET_NAMES[d]} reproduced | diff. | "
+                                          f"{DATASET_NAMES[d]} vs baseline [95%], p" for d in ds) + " |"
+    lines = ["# Table 4: ablation of NDFs and SPL, accuracy (%)", "", *notes,
+             "'vs baseline': the paired difference to the baseline over the runs both share, its 95% interval "
+             f"and the corrected resampled t-test's p (from {MIN_RUNS} paired runs; claims.md has the verdicts).",
+             "", head, "| --- | --- |" + " ---: | ---: | ---: | ---: |" * len(ds)]
     for r in df.to_dict("records"):
         cells = [f"{r[f'{d}_paper']:.2f} | {_fmt(r[f'{d}_reproduced_mean'])} ± {_fmt(r[f'{d}_reproduced_std'])} | "
-                 f"{_fmt(r[f'{d}_difference'], sign=True)}" for d in ds]
+                 f"{_fmt(r[f'{d}_difference'], sign=True)} | {_vs(r, d)}" for d in ds]
         lines.append(f"| {r['NDFs']} | {r['SPL']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _vs(r: dict, d: str) -> str:
+    diff = r.get(f"{d}_vs_baseline")
+    if diff is None or pd.isna(diff):
+        return ""
+    p = r[f"{d}_vs_baseline_p"]
+    if p is None or pd.isna(p):
+        return f"{diff:+.2f} (too few runs to test)"
+    return f"{diff:+.2f} [{r[f'{d}_vs_baseline_ci_low']:+.2f}, {r[f'{d}_vs_baseline_ci_high']:+.2f}], p {p:.3g}"
 
 
 def _tex_ablation(df) -> str:
@@ -233,7 +267,8 @@ def write_tables(run_dirs: list[str | Path], out: str | Path, metrics_out: str |
         df = paper_table(name, summary)
         notes = [provenance(per_fold, spec["dataset"]),
                  *([deviating[spec["dataset"]]] if spec["dataset"] in deviating else []),
-                 "Std is over folds (n-1). Difference = reproduced mean - paper."]
+                 "Std is over the runs (n-1); the 95% interval is the t interval of the mean. Difference = "
+                 "reproduced mean - paper; whether a difference between methods holds is in claims.md."]
         tables[name] = df
         with atomic_path(out / f"{name}.csv") as tmp:
             df.to_csv(tmp, index=False)
@@ -248,7 +283,12 @@ def write_tables(run_dirs: list[str | Path], out: str | Path, metrics_out: str |
         notes = [provenance(per_fold, ds), *([deviating[ds]] if ds in deviating else []),
                  "The paper reports no result on this dataset. Std is over folds (n-1)."]
         write_text(out / f"{name}.md", _md_dataset(f"{DATASET_NAMES[ds]}: accuracy (%) per variant", df, notes))
-    df = ablation_table(summary)
+    claims = tables["claims"] = claims_table(per_fold)
+    with atomic_path(out / "claims.csv") as tmp:
+        claims.to_csv(tmp, index=False)
+    notes = [provenance(per_fold, d) for d in sorted(set(claims["dataset"]))]
+    write_text(out / "claims.md", claims_markdown(claims, notes + [deviating[d] for d in sorted(deviating)]))
+    df = ablation_table(summary, per_fold)
     tables["table4"] = df
     notes = [provenance(per_fold, d) for d in ABLATION_DATASETS] + [deviating[d] for d in ABLATION_DATASETS
                                                                      if d in deviating]

@@ -1,0 +1,157 @@
+"""The paper's claims, each tested on the runs both of its variants share.
+
+A claim says one variant beats another on a dataset (Tables 1-4, sections
+4.3-4.4). Its verdict comes from a paired test, never from two bare means:
+
+- cross-validated datasets: the per-fold differences, the corrected resampled
+  t-test (Nadeau and Bengio; the folds' training sets overlap) and the exact
+  sign-flip p;
+- a dataset with one split (RAF-DB): McNemar's exact test on the paired test
+  predictions, their discordant pairs pooled over the runs.
+
+Verdicts: ``reproduced`` (the paper's sign, p < 0.05), ``contradicted`` (the
+opposite sign, p < 0.05), ``not significant``, ``too few runs`` (fewer than
+three paired runs: no p is printed, whatever the means say).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spndl.report.paper import ABLATION, TABLES
+from spndl.stats import corrected_resampled_t, mcnemar_exact, sign_flip_p
+
+ALPHA = 0.05
+MIN_RUNS = 3
+# (claim, dataset, better, worse, where the paper makes it)
+CLAIMS = [
+    *[(text, ds, better, worse, where) for ds in ("ckplus", "oulu") for text, better, worse, where in (
+        ("NDFs improve on the baseline", "ndf", "baseline", "Table 4"),
+        ("SPL improves on the baseline", "spl", "baseline", "Table 4"),
+        ("SPL added to NDFs improves on NDFs", "spndl", "ndf", "Table 4"),
+        ("NDFs added to SPL improve on SPL", "spndl", "spl", "Table 4"),
+        ("SPNDL improves on the baseline", "spndl", "baseline", "Tables 1-2"),
+        ("SPNDL without neutral images improves on the baseline", "spndl_wo_neutral", "baseline",
+         "Tables 1-2, section 4.3"),
+        ("SPNDL with neutral images beats SPNDL without them", "spndl", "spndl_wo_neutral", "section 4.3"),
+    )],
+    ("SPNDL without neutral images improves on the baseline", "rafdb", "spndl_wo_neutral", "baseline", "Table 3"),
+    ("SPL improves NDFs without neutral images", "rafdb", "spndl_wo_neutral", "ndf_wo_neutral",
+     "section 4.4, Fig. 6 (losses only)"),
+]
+COLUMNS = ["claim", "dataset", "better", "worse", "source", "paper_difference", "reproduced_difference",
+           "ci_low", "ci_high", "p_value", "p_sign_flip", "test", "n_runs", "verdict"]
+
+
+def paper_accuracy(dataset: str, variant: str) -> float:
+    """The paper's accuracy (%) of ``variant`` on ``dataset``; NaN where it gives none."""
+    for table in TABLES.values():
+        if table["dataset"] == dataset:
+            for _method, _setting, value, _ref, v in table["rows"]:
+                if v == variant:
+                    return value
+    for _ndf, _spl, v, paper in ABLATION:
+        if v == variant and dataset in paper:
+            return paper[dataset]
+    return np.nan
+
+
+def verdict(paper_difference: float, difference: float, p: float, n_runs: int) -> str:
+    if n_runs < MIN_RUNS or np.isnan(p):
+        return "too few runs"
+    if p >= ALPHA:
+        return "not significant"
+    expected = 1.0 if np.isnan(paper_difference) else np.sign(paper_difference)  # a claim says 'better'
+    return "reproduced" if np.sign(difference) == expected else "contradicted"
+
+
+def _pair(a: pd.DataFrame, b: pd.DataFrame, split: bool) -> pd.DataFrame:
+    """The runs of two variants side by side, matched by fold (cross-validation) and seed."""
+    key = [c for c in (("seed",) if split else ("fold", "seed")) if c in a.columns]
+    if not key:  # one split and no seeds: the one run of each
+        a, b, key = a.assign(run_key=0), b.assign(run_key=0), ["run_key"]
+    return a.merge(b, on=key, suffixes=("_a", "_b"))
+
+
+def _fold_test(both: pd.DataFrame) -> dict:
+    diffs = (both["accuracy_a"] - both["accuracy_b"]).to_numpy() * 100
+    t = corrected_resampled_t(diffs, both["n_test_a"].mean(), both["n_train_a"].mean())
+    return {"reproduced_difference": t["mean"], "ci_low": t["ci_low"], "ci_high": t["ci_high"],
+            "p_value": t["p"], "p_sign_flip": sign_flip_p(diffs), "n_runs": t["n"],
+            "test": "corrected resampled t-test (Nadeau-Bengio)"}
+
+
+def _split_test(both: pd.DataFrame) -> dict:
+    diffs = ((both["accuracy_a"] - both["accuracy_b"]) * 100).tolist()
+    out = {"reproduced_difference": float(np.mean(diffs)) if diffs else np.nan, "ci_low": np.nan,
+           "ci_high": np.nan, "p_value": np.nan, "p_sign_flip": np.nan, "n_runs": len(diffs),
+           "test": "McNemar exact, discordant pairs pooled over runs"}
+    if len(diffs) < MIN_RUNS:
+        return out  # no test from fewer runs: the predictions need not be read
+    only_a = only_b = 0
+    for r in both.itertuples():
+        pa = pd.read_csv(Path(r.run_a) / "predictions.csv").set_index("sample_id")
+        pb = pd.read_csv(Path(r.run_b) / "predictions.csv").set_index("sample_id").loc[pa.index]
+        m = mcnemar_exact(pa["prediction"] == pa["label"], pb["prediction"] == pb["label"])
+        only_a, only_b = only_a + m["only_a"], only_b + m["only_b"]
+    pooled = mcnemar_exact([True] * only_a + [False] * only_b, [False] * only_a + [True] * only_b)
+    return {**out, "p_value": pooled["p"]}
+
+
+def compare(per_fold: pd.DataFrame, dataset: str, better: str, worse: str) -> dict | None:
+    """``better`` minus ``worse`` on ``dataset`` over the runs both share (``per_fold``: one row
+    per run, as ``tables.collect`` gives it): the mean difference in accuracy points and, from
+    three paired runs on, its interval and p; None where either variant has no run."""
+    a = per_fold[(per_fold["dataset"] == dataset) & (per_fold["variant"] == better)]
+    b = per_fold[(per_fold["dataset"] == dataset) & (per_fold["variant"] == worse)]
+    if a.empty or b.empty:
+        return None
+    split = a["fold"].isna().all()
+    got = (_split_test if split else _fold_test)(_pair(a, b, split))
+    if got["n_runs"] < MIN_RUNS:  # no p-value and no interval from fewer runs
+        got.update(ci_low=np.nan, ci_high=np.nan, p_value=np.nan, p_sign_flip=np.nan)
+    return got
+
+
+def claims_table(per_fold: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim whose dataset and both variants were run."""
+    rows = []
+    for text, ds, better, worse, where in CLAIMS:
+        got = compare(per_fold, ds, better, worse)
+        if got is None:
+            continue
+        paper = paper_accuracy(ds, better) - paper_accuracy(ds, worse)
+        rows.append({"claim": text, "dataset": ds, "better": better, "worse": worse, "source": where,
+                     "paper_difference": paper, **got,
+                     "verdict": verdict(paper, got["reproduced_difference"], got["p_value"], got["n_runs"])})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+VERDICTS = {
+    "reproduced": "the paper's sign, p < 0.05",
+    "contradicted": "the opposite sign, p < 0.05",
+    "not significant": "p >= 0.05: these runs cannot tell the two variants apart",
+    "too few runs": f"fewer than {MIN_RUNS} paired runs: no test is made, whatever the means say",
+}
+
+
+def _num(x, sign=False) -> str:
+    return "" if pd.isna(x) else f"{x:{'+' if sign else ''}.2f}"
+
+
+def claims_markdown(table: pd.DataFrame, notes: list[str]) -> str:
+    lines = ["# The paper's claims, tested", "", *notes, "",
+             "Differences are accuracy points, better minus worse, over the runs both variants share.", "",
+             "| Claim | Dataset | Paper | Reproduced [95% interval] | p | Test | Runs | Verdict |",
+             "| --- | --- | ---: | ---: | ---: | --- | ---: | --- |"]
+    for r in table.itertuples():
+        interval = f" [{_num(r.ci_low, True)}, {_num(r.ci_high, True)}]" if not pd.isna(r.ci_low) else ""
+        p = "too few runs to test" if r.verdict == "too few runs" else f"{r.p_value:.3g}"
+        lines.append(f"| {r.claim} ({r.better} > {r.worse}; {r.source}) | {r.dataset} | "
+                     f"{_num(r.paper_difference, True) or 'no number'} | {_num(r.reproduced_difference, True)}"
+                     f"{interval} | {p} | {r.test} | {r.n_runs} | **{r.verdict}** |")
+    lines += ["", "Verdicts:", *[f"- **{k}**: {v}." for k, v in VERDICTS.items()]]
+    return "\n".join(lines) + "\n"
