@@ -24,11 +24,11 @@ def test_the_difference_is_paired_by_fold_with_the_corrected_interval():
     assert r["p"] == pytest.approx(2 * stats.t.sf(4 / se, 2))
     assert r["p_sign_flip"] == pytest.approx(2 / 8)  # all three positive: 2 of the 8 sign patterns
     # A fold one arm lacks is left out of the pairing, not compared unpaired.
-    r = paired(_folds([0.52, 0.64], [0.50, 0.60, 0.70]), "ckplus", "ndf", "baseline")
-    assert r["folds"] == 2 and r["difference"] == pytest.approx(3.0)
+    r = paired(_folds([0.52, 0.64, 0.76, 0.9], [0.50, 0.60, 0.70]), "ckplus", "ndf", "baseline")
+    assert r["folds"] == 3 and r["difference"] == pytest.approx(4.0)
 
 
-def test_one_fold_gives_no_interval_and_no_p():
-    r = paired(_folds([0.6], [0.5]), "ckplus", "ndf", "baseline")
-    assert r["difference"] == pytest.approx(10.0) and pd.isna(r["ci_low"]) and pd.isna(r["p"])
+def test_fewer_than_three_folds_give_no_interval_and_no_p():
+    r = paired(_folds([0.6, 0.7], [0.5, 0.5]), "ckplus", "ndf", "baseline")
+    assert r["difference"] == pytest.approx(15.0) and pd.isna(r["ci_low"]) and pd.isna(r["p"])
     assert paired(_folds([0.6], [0.5]), "ckplus", "ndf", "ndf_other_subject") == {}

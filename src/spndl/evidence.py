@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from spndl.fsutil import atomic_path, write_text
-from spndl.stats import corrected_resampled_t, sign_flip_p
+from spndl.report.claims import compare
 
 # arm -> (variant trained, settings added to the preset's); the pipeline's run folder is runs/DATASET/ARM/FOLD.
 ARMS = {"baseline": ("baseline", ()),
@@ -51,19 +51,15 @@ def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
 
 
 def paired(per_fold: pd.DataFrame, dataset: str, arm: str, against: str) -> dict:
-    """``arm`` minus ``against`` in accuracy points over the folds both ran: the mean, its 95%
-    interval and p from the corrected resampled t-test (the folds' training sets overlap), and
-    the exact sign-flip p; NaN with fewer than two folds."""
-    d = per_fold[per_fold["dataset"] == dataset]
-    wide = d.pivot(index="fold", columns="arm", values="accuracy")
-    if arm not in wide or against not in wide:
+    """``arm`` minus ``against`` in accuracy points over the folds both ran, as the claims
+    table compares variants (claims.compare: the corrected resampled t-test and the sign-flip
+    p, from three folds on); {} where either arm has no run."""
+    got = compare(per_fold.rename(columns={"arm": "variant"}), dataset, arm, against)
+    if got is None:
         return {}
-    wide = wide[[arm, against]].dropna() * 100
-    diff = wide[arm] - wide[against]
-    runs = d[d["fold"].isin(wide.index)]
-    t = corrected_resampled_t(diff, runs["n_test"].mean(), runs["n_train"].mean())
-    return {"dataset": dataset, "comparison": f"{arm} - {against}", "folds": t["n"], "difference": t["mean"],
-            "ci_low": t["ci_low"], "ci_high": t["ci_high"], "p": t["p"], "p_sign_flip": sign_flip_p(diff)}
+    return {"dataset": dataset, "comparison": f"{arm} - {against}", "folds": got["n_runs"],
+            "difference": got["reproduced_difference"], "ci_low": got["ci_low"], "ci_high": got["ci_high"],
+            "p": got["p_value"], "p_sign_flip": got["p_sign_flip"]}
 
 
 def write_evidence(run_dirs: list[str | Path], out: str | Path) -> pd.DataFrame:
@@ -85,7 +81,7 @@ def write_evidence(run_dirs: list[str | Path], out: str | Path) -> pd.DataFrame:
             + summary.to_string(index=False, float_format=lambda x: f"{x:.4f}") + "\n\n"
             + "Paired by fold, accuracy points: mean difference, its 95% interval and p from the corrected "
             "resampled t-test (Nadeau and Bengio: the folds' training sets overlap), and the exact sign-flip "
-            "p (NaN with fewer than two folds)\n\n"
+            "p (none from fewer than three folds)\n\n"
             + tests.to_string(index=False, float_format=lambda x: f"{x:.2f}") + "\n")
     write_text(out / "evidence.md", text)
     return summary
