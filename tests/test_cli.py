@@ -19,7 +19,7 @@ def test_prepare_train_features_through_the_cli(synth_root, tmp_path, capsys):
     assert json.loads((prep / "dataset.json").read_text())["fold_rule"] == "stratified"
     run = tmp_path / "run"
     assert main(["train", "--data", str(prep), "--variant", "spl", "--fold", "4", "--out", str(run),
-                 "--set", "train.epochs=2", "--set", "spl.paces=2", "--set", "spl.step=0.5",
+                 "--set", "train.epochs=3", "--set", "spl.paces=2", "--set", "spl.step=0.5",
                  "--set", "train.batch_size=16"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["variant"] == "spl" and out["fold"] == 4
@@ -40,4 +40,5 @@ def test_bad_input_exits_with_a_message_naming_the_path(tmp_path, capsys, prepar
     assert "unknown setting" in capsys.readouterr().err
     assert main(["train", "--data", str(prepared["ckplus"][1]), "--variant", "spndl", "--fold", "0",
                  "--out", str(tmp_path / "r"), "--set", "train.epochs=3"]) == 2
-    assert "train.epochs=3: 3 epochs cannot be divided among 6 SPL paces" in capsys.readouterr().err
+    assert "train.epochs=3: 2 epochs after 1 warm-up epoch(s) cannot be divided among 6 SPL paces" in \
+        capsys.readouterr().err

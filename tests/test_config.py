@@ -47,7 +47,7 @@ def test_a_preset_gives_a_run_by_hand_the_pipelines_settings(tmp_path):
             by_hand = for_dataset(load_config(base=read_preset(REPO / "params.yaml", preset, d)), d)
             assert by_hand.to_dict() == run_config({**params, "preset": preset}, d).to_dict()
     assert run_config({**params, "preset": "paper"}, "rafdb").train.epochs == 150
-    assert run_config(params, "rafdb").train.epochs == 6  # the default preset's config_rafdb
+    assert run_config(params, "rafdb").train.epochs == 7  # the default preset's config_rafdb
     with pytest.raises(ConfigError, match="preset 'fast' is not one of synthetic_cpu, paper"):
         read_preset(REPO / "params.yaml", "fast", "ckplus")
 

@@ -47,7 +47,7 @@ def test_prepare_train_and_tables_on_a_csv_dataset(mine, tmp_path, capsys):
 
     run = tmp_path / "run"
     assert main(["train", "--data", str(tmp_path / "prep"), "--variant", "spndl", "--fold", "0", "--out", str(run),
-                 "--set", "train.epochs=2", "--set", "spl.paces=2", "--set", "spl.step=0.5"]) == 0
+                 "--set", "train.epochs=3", "--set", "spl.paces=2", "--set", "spl.step=0.5"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["dataset"] == "custom" and metrics["n_test"] == (m["fold"] == 0).sum()
     assert main(["tables", "--run", str(run), "--out", str(tmp_path / "tables")]) == 0

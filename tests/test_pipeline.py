@@ -128,7 +128,7 @@ def test_a_second_run_has_nothing_to_do(workdir):
 
 def test_changing_a_training_parameter_reruns_only_what_it_affects(workdir, tmp_path):
     override = tmp_path / "raf.yaml"
-    override.write_text("presets:\n  tiny:\n    config_rafdb:\n      train: {epochs: 4}\n")
+    override.write_text("presets:\n  tiny:\n    config_rafdb:\n      train: {epochs: 5}\n")
     counts = job_counts(snakemake(workdir, "-n", configs=[override]))
     assert counts["train"] == 3  # the three RAF-DB runs, no CK+ or Oulu run
     assert "synth" not in counts and "prepare" not in counts and "fig5" not in counts and "fig7" not in counts
@@ -138,7 +138,7 @@ def test_changing_a_training_parameter_reruns_only_what_it_affects(workdir, tmp_
     snakemake(workdir, "--cores", "2", "--resources", "gpu=1", configs=[override])
     assert all(p.stat().st_mtime_ns == t for p, t in others.items())
     for p in workdir.glob("runs/rafdb/*/split/metrics.json"):
-        assert json.loads(p.read_text())["epochs"] == 4
+        assert json.loads(p.read_text())["epochs"] == 5
 
 
 def test_the_evidence_is_a_target_of_the_same_dag(workdir):

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from spndl.spl import SPLSchedule, epochs_per_pace, n_keep, select_easy
+from spndl.spl import SPLSchedule, epoch_plan, epochs_per_pace, n_keep, select_easy
 
 
 def test_schedule_is_the_papers():
@@ -39,7 +39,9 @@ def test_selection_is_within_class_not_global():
 def test_rounding_and_ties():
     assert n_keep(0.5, 7) == 4 and n_keep(0.6, 5) == 3 and n_keep(0.1, 1) == 1 and n_keep(1.0, 9) == 9
     keep, _ = select_easy(np.zeros(4), np.zeros(4, int), 0.5)
-    assert keep.tolist() == [True, True, False, False]  # ties broken by sample order
+    assert keep.tolist() == [True, True, False, False]  # without tie keys, by position
+    keep, _ = select_easy(np.zeros(4), np.zeros(4, int), 0.5, tie_keys=np.array([0.9, 0.1, 0.5, 0.2]))
+    assert keep.tolist() == [False, True, False, True]  # training's seeded keys order equal losses
 
 
 def test_epochs_are_divided_among_paces():
@@ -47,6 +49,20 @@ def test_epochs_are_divided_among_paces():
     assert sum(epochs_per_pace(13, 6)) == 13
     with pytest.raises(ValueError, match="cannot be divided"):
         epochs_per_pace(5, 6)
+
+
+def test_a_warm_up_and_explicit_pace_lengths_make_the_epoch_plan():
+    assert epoch_plan(10, SPLSchedule()) == [0, 1, 1, 2, 2, 3, 3, 4, 5, 6]  # 1 warm-up, 9 over 6 paces
+    assert epoch_plan(6, SPLSchedule(warmup_epochs=0)) == [1, 2, 3, 4, 5, 6]
+    # Fig. 6's reading: all RAF-DB samples are in at epoch 150 of 150.
+    plan = epoch_plan(150, SPLSchedule(warmup_epochs=0, pace_epochs=(30, 30, 30, 30, 29, 1)))
+    assert plan.index(6) == 149 and len(plan) == 150
+    with pytest.raises(ValueError, match=r"add up to 150 epochs, but 150 epochs less 1 of warm-up leave 149"):
+        epoch_plan(150, SPLSchedule(pace_epochs=(30, 30, 30, 30, 29, 1)))
+    with pytest.raises(ValueError, match="spl.pace_epochs: \\[3, 3\\] is invalid; expected 6 integers"):
+        SPLSchedule(pace_epochs=(3, 3))
+    with pytest.raises(ValueError, match="spl.warmup_epochs"):
+        SPLSchedule(warmup_epochs=-1)
 
 
 def test_schedule_must_reach_all_samples():

@@ -12,7 +12,7 @@ from spndl.data.records import DataError
 from spndl.features import export_features
 from spndl.train import RunError, train
 
-FAST = ["data.size=32", "train.epochs=3", "train.batch_size=16", "spl.step=0.25", "spl.paces=3"]
+FAST = ["data.size=32", "train.epochs=4", "train.batch_size=16", "spl.step=0.25", "spl.paces=3"]
 
 
 def _cfg(*extra):
@@ -37,11 +37,13 @@ def test_run_folder_holds_every_record(prepared, tmp_path):
     m = train(data, "spndl", 1, run, _cfg(), log=_quiet)
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     info = json.loads((data / "dataset.json").read_text())
-    assert cfg["data_checksum"] == info["checksum"] and cfg["config"]["train"]["epochs"] == 3
+    assert cfg["data_checksum"] == info["checksum"] and cfg["config"]["train"]["epochs"] == 4
     assert cfg["code"]["source_sha256"] and cfg["synthetic"] is True
     assert 0 <= m["accuracy"] <= 1 and m["n_test"] == len(pd.read_csv(run / "predictions.csv"))
     h = pd.read_csv(run / "history.csv")
-    assert h["epoch"].tolist() == [1, 2, 3] and h["pace"].tolist() == [1, 2, 3]
+    # One warm-up epoch on all samples (pace 0, nothing scored), then a pace per epoch.
+    assert h["epoch"].tolist() == [1, 2, 3, 4] and h["pace"].tolist() == [0, 1, 2, 3]
+    assert h["selected"].iloc[0] == len(pd.read_csv(data / "manifest.csv").query("fold != 1"))
     assert np.isclose(h["test_accuracy"].iloc[-1], m["accuracy"])
     sel = pd.read_csv(run / "spl_selection.csv")
     manifest = pd.read_csv(data / "manifest.csv")
@@ -58,7 +60,7 @@ def test_run_folder_holds_every_record(prepared, tmp_path):
     probs = preds[[c for c in preds.columns if c.startswith("prob_")]].to_numpy()
     assert probs.shape[1] == 7 and np.allclose(probs.sum(1), 1, atol=1e-5)
     ck = torch.load(run / "checkpoint.pt", weights_only=True)
-    assert {"model", "optimizer", "epoch", "pace", "rng"} <= set(ck) and ck["epoch"] == 3
+    assert {"model", "optimizer", "epoch", "pace", "rng"} <= set(ck) and ck["epoch"] == 4
     assert ck["optimizer"] is None  # a finished run keeps no optimizer state
 
 
@@ -138,3 +140,33 @@ def test_features_export_gives_the_ndf_of_each_training_sample(prepared, tmp_pat
     assert f["sample_id"].tolist() == p2["sample_id"].tolist()
     # The pace-2 snapshot is the model that scored pace 2: same losses as the selection file.
     np.testing.assert_allclose(f["loss"], p2["loss"].to_numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_pace_one_is_scored_after_the_warm_up_not_by_an_untrained_pair_of_networks(prepared, tmp_path):
+    """Without the warm-up, f(x) - f'(x) starts exactly zero (f' is a copy of f): every loss of
+    a class would tie and pace 1 would be the first half of each class in manifest order."""
+    _, data = prepared["ckplus"]
+    run = tmp_path / "wo"
+    train(data, "spndl_wo_neutral", 0, run, _cfg(), log=_quiet)
+    sel = pd.read_csv(run / "spl_selection.csv")
+    first = sel[sel["pace"] == 1]
+    assert set(sel["pace"]) == {1, 2, 3}  # the warm-up (pace 0) scores nothing
+    in_order = []
+    for label, rows in first.groupby("label"):
+        if len(rows) < 4:
+            continue
+        assert rows["loss"].nunique() > 1, label
+        in_order.append(rows["selected"].tolist() == (np.arange(len(rows)) < math.ceil(0.5 * len(rows))).tolist())
+    assert not all(in_order)  # chosen by loss: not the first half of every class in manifest order
+
+
+def test_equal_losses_are_broken_by_seeded_keys_not_manifest_order(prepared, tmp_path):
+    _, data = prepared["ckplus"]
+    cfg = _cfg("spl.warmup_epochs=0")  # the paper's letter: the untrained pair ties within each class
+    train(data, "spndl_wo_neutral", 0, tmp_path / "a", cfg, log=_quiet)
+    first = pd.read_csv(tmp_path / "a/spl_selection.csv").query("pace == 1")
+    assert (first.groupby("label")["loss"].nunique() == 1).all()  # the ties the warm-up avoids
+    orders = [rows["selected"].tolist() for _, rows in first.groupby("label") if len(rows) >= 4]
+    assert any(o != sorted(o, reverse=True) for o in orders)  # not the first half of each class
+    train(data, "spndl_wo_neutral", 0, tmp_path / "b", cfg, log=_quiet)
+    assert first.equals(pd.read_csv(tmp_path / "b/spl_selection.csv").query("pace == 1"))  # and repeatable

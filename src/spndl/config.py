@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from spndl.spl import SPLSchedule, epochs_per_pace
+from spndl.spl import SPLSchedule, epoch_plan
 
 
 class ConfigError(ValueError):
@@ -208,10 +208,10 @@ def load_config(files: list[str | Path] = (), sets: list[str] = (), base: dict |
 
 def check_for_variant(cfg: Config, uses_spl: bool, where: str = "") -> None:
     """Checks across settings that depend on the variant trained, shared by ``spndl train``
-    and the pipeline's parse-time checks: SPL's paces need an epoch each."""
+    and the pipeline's parse-time checks: SPL's warm-up and paces must fit the epochs."""
     if uses_spl and cfg.train.epochs is not None:  # None: the dataset's paper epochs, resolved by the caller
         try:
-            epochs_per_pace(cfg.train.epochs, cfg.spl.paces)
+            epoch_plan(cfg.train.epochs, cfg.spl)
         except ValueError as e:
             raise ConfigError(f"{where}train.epochs={cfg.train.epochs}: {e}") from None
 

@@ -29,7 +29,7 @@ from spndl.data.registry import for_dataset
 from spndl.model import VARIANTS, SPNDLNet
 from spndl.runfolder import RunError, RunFolder, check_run_folder, run_settings
 from spndl.seeding import generator, stream_seed
-from spndl.spl import SPLSchedule, epochs_per_pace, select_easy
+from spndl.spl import SPLSchedule, epoch_plan, select_easy
 from spndl.weights import init_weights
 
 __all__ = ["DivergedError", "RunError", "pick_device", "predict", "train", "train_epoch"]
@@ -109,11 +109,6 @@ def check_divergence(mean_loss: float, epoch: int, n_classes: int, cfg: Config, 
     raise _diverged(out, f"training diverged at epoch {epoch}: the mean training loss {mean_loss:.4g} {what}", cfg)
 
 
-def _pace_of_epoch(cfg: Config, schedule: SPLSchedule) -> list[int]:
-    """The pace (1-based) of every epoch: the epochs divided among the paces."""
-    return [p + 1 for p, n in enumerate(epochs_per_pace(cfg.train.epochs, schedule.paces)) for _ in range(n)]
-
-
 def _diverged(out: Path, what: str, cfg: Config) -> DivergedError:
     return DivergedError(f"{out}: {what}; nothing was written as metrics; lower train.lr (now {cfg.train.lr:g})")
 
@@ -132,6 +127,7 @@ class Job:
     sample_ids: np.ndarray      # of the training part, for spl_selection.csv
     train_labels: np.ndarray
     weights: dict               # init_weights' record of the starting weights
+    fold_key: int               # the fold (-1 for a split), in every seeded stream
 
 
 def set_up(data: Prepared, variant: str, fold: int | None, cfg: Config, device: torch.device) -> Job:
@@ -154,7 +150,7 @@ def set_up(data: Prepared, variant: str, fold: int | None, cfg: Config, device: 
     g_aug = generator(cfg.seed, fold_key, "augment", device)
     batches, train_part, test_part = build_parts(data, train_rows, test_rows, device, reference_mode, cfg, fold_key)
     return Job(model, opt, batches, train_part, test_part, g_order, g_aug,
-               data.manifest["sample_id"].to_numpy()[train_rows], train_part.labels.cpu().numpy(), weights)
+               data.manifest["sample_id"].to_numpy()[train_rows], train_part.labels.cpu().numpy(), weights, fold_key)
 
 
 def select_pace(job: Job, cfg: Config, use_spl: bool, fraction: float, pace: int, epoch: int, out: Path,
@@ -168,7 +164,9 @@ def select_pace(job: Job, cfg: Config, use_spl: bool, fraction: float, pace: int
         losses = predict(job.model, job.batches, job.train_part, cfg.train.eval_batch_size, cfg.train.amp)[0].numpy()
         if not np.isfinite(losses).all():
             raise _diverged(out, f"the SPL losses at the start of pace {pace} (epoch {epoch}) are not finite", cfg)
-        selected, _ = select_easy(losses, job.train_labels, fraction)
+        # Equal losses are ordered by seeded random keys, never by manifest order.
+        ties = np.random.default_rng(stream_seed(cfg.seed, job.fold_key, "ties", pace)).random(n)
+        selected, _ = select_easy(losses, job.train_labels, fraction, ties)
     selection.extend({"pace": pace, "sample_id": str(i), "label": int(lab), "loss": float(l), "selected": bool(s)}
                      for i, lab, l, s in zip(job.sample_ids, job.train_labels, losses, selected))
     return selected
@@ -204,8 +202,9 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
     device = pick_device(device or cfg.train.device)
     job = set_up(data, variant, fold, cfg, device)
     run = RunFolder(out, run_settings(data, variant, fold, cfg, job.weights), log)
-    schedule = cfg.spl if use_spl else SPLSchedule(start=1.0, step=0.0, paces=1)  # without SPL: one pace of all
-    pace_of_epoch = _pace_of_epoch(cfg, schedule)
+    # Without SPL: one pace of all samples, no warm-up. Pace 0 is SPL's warm-up, on all samples.
+    schedule = cfg.spl if use_spl else SPLSchedule(start=1.0, step=0.0, paces=1, warmup_epochs=0)
+    pace_of_epoch = epoch_plan(cfg.train.epochs, schedule)
     state, ck = run.open(len(job.train_labels), restart_on_change)
     start_epoch = state.epoch + 1
     if ck is not None:
@@ -218,9 +217,11 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
     for epoch in range(start_epoch, cfg.train.epochs + 1):
         t0 = time.perf_counter()
         pace = pace_of_epoch[epoch - 1]
-        fraction = schedule.fraction(pace)
-        pace_starts = pace != (pace_of_epoch[epoch - 2] if epoch > 1 else 0)
-        if pace_starts:
+        fraction = schedule.fraction(pace) if pace else 1.0
+        pace_starts = epoch == 1 or pace != pace_of_epoch[epoch - 2]
+        if pace_starts and pace == 0:
+            state.selected = np.ones(len(job.train_labels), bool)  # the warm-up: all samples, nothing scored
+        elif pace_starts:
             if cfg.train.pace_checkpoints and use_spl:
                 run.save_pace_model(job.model, pace)
             state.selected = select_pace(job, cfg, use_spl, fraction, pace, epoch, run.out, state.selection)

@@ -74,7 +74,7 @@ def fig4_confusion(runs_by_dataset: dict[str, list[Path]], out: str | Path) -> N
 
 def _pace_accuracy(run: Path) -> pd.Series:
     h = pd.read_csv(Path(run) / "history.csv")
-    return h.groupby("pace")["test_accuracy"].last() * 100
+    return h[h["pace"] > 0].groupby("pace")["test_accuracy"].last() * 100  # pace 0: SPL's warm-up
 
 
 def fig5_paces(spl: Path, spndl: Path, baseline: Path, ndf: Path, out: str | Path) -> None:
