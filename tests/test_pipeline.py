@@ -97,7 +97,11 @@ def test_tables_have_numbers_equal_to_the_fold_means(workdir):
             assert abs(r.reproduced_mean - means[(ds, variant[r.method])]) < 1e-9
         assert "SYNTHETIC" in (workdir / f"results/tables/table{n}.md").read_text()
     t4 = pd.read_csv(workdir / "results/tables/table4.csv")
-    assert t4.drop(columns=["NDFs", "SPL", "variant"]).notna().all().all()
+    vs = [c for c in t4.columns if "_vs_baseline" in c]
+    assert t4.drop(columns=["NDFs", "SPL", "variant", *vs]).notna().all().all()
+    # Each row's paired difference to the baseline is there; from two folds, no interval or p.
+    assert t4.loc[t4["variant"] != "baseline", ["ckplus_vs_baseline", "oulu_vs_baseline"]].notna().all().all()
+    assert t4[[c for c in vs if c.endswith("_p")]].isna().all().all()
     headline = json.loads((workdir / "results/metrics/headline.json").read_text())
     assert abs(headline["oulu"]["spndl"]["accuracy_mean"] - means[("oulu", "spndl")]) < 1e-3
     # Two folds and one seed: every claim is listed, and none gets a verdict from so few runs.
