@@ -10,7 +10,8 @@ from spndl.evidence import paired
 
 
 def _folds(ndf, baseline):
-    rows = [{"dataset": "ckplus", "arm": arm, "fold": k, "accuracy": acc, "n_test": 10, "n_train": 90}
+    rows = [{"dataset": "ckplus", "arm": arm, "variant": "ndf" if arm != "baseline" else arm, "fold": k,
+             "accuracy": acc, "n_test": 10, "n_train": 90}
             for arm, accs in (("ndf", ndf), ("baseline", baseline)) for k, acc in enumerate(accs)]
     return pd.DataFrame(rows)
 

@@ -11,13 +11,13 @@ this module only compares them, fold by fold.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
 from spndl.fsutil import atomic_path, write_text
+from spndl.report import tables
 from spndl.report.claims import compare
 
 # arm -> (variant trained, settings added to the preset's); the pipeline's run folder is runs/DATASET/ARM/FOLD.
@@ -40,21 +40,16 @@ def arm_of(run: Path) -> str:
 
 
 def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
-    rows = []
-    for d in map(Path, run_dirs):
-        if not (d / "metrics.json").is_file():
-            raise FileNotFoundError(f"{d / 'metrics.json'}: run has no metrics (not finished?)")
-        m = json.loads((d / "metrics.json").read_text())
-        rows.append({"dataset": m["dataset"], "arm": arm_of(d), "fold": m["fold"], "accuracy": m["accuracy"],
-                     "n_test": m["n_test"], "n_train": m["n_train"], "synthetic": m["synthetic"]})
-    return pd.DataFrame(rows)
+    """The tables' per-run rows (tables.collect), each with its arm."""
+    per_fold = tables.collect(run_dirs)
+    return per_fold.assign(arm=[arm_of(Path(r)) for r in per_fold["run"]])
 
 
 def paired(per_fold: pd.DataFrame, dataset: str, arm: str, against: str) -> dict:
     """``arm`` minus ``against`` in accuracy points over the folds both ran, as the claims
     table compares variants (claims.compare: the corrected resampled t-test and the sign-flip
     p, from three folds on); {} where either arm has no run."""
-    got = compare(per_fold.rename(columns={"arm": "variant"}), dataset, arm, against)
+    got = compare(per_fold.drop(columns="variant").rename(columns={"arm": "variant"}), dataset, arm, against)
     if got is None:
         return {}
     return {"dataset": dataset, "comparison": f"{arm} - {against}", "folds": got["n_runs"],
@@ -67,7 +62,7 @@ def write_evidence(run_dirs: list[str | Path], out: str | Path) -> pd.DataFrame:
     out = Path(out)
     per_fold = collect(run_dirs).sort_values(["dataset", "arm", "fold"], kind="stable")
     with atomic_path(out / "evidence_folds.csv") as tmp:
-        per_fold.to_csv(tmp, index=False)
+        per_fold[["dataset", "arm", "fold", "accuracy", "n_test", "n_train", "synthetic"]].to_csv(tmp, index=False)
     summary = (per_fold.groupby(["dataset", "arm"], sort=False)["accuracy"]
                .agg(mean="mean", std="std", folds="count").reset_index())
     with atomic_path(out / "evidence.csv") as tmp:

@@ -96,7 +96,10 @@ def gpu_per_job(params: dict, gpus_dir: str = NVIDIA_GPUS) -> int:
     setting = (params.get("compute") or {}).get("gpu_per_job", "auto")
     if setting != "auto":
         return int(setting)
-    return int(os.path.isdir(gpus_dir) and any(os.scandir(gpus_dir)))
+    if not os.path.isdir(gpus_dir):
+        return 0
+    with os.scandir(gpus_dir) as entries:  # closed at once: an open iterator leaks a file descriptor
+        return int(any(entries))
 
 
 def validate_params(params: dict) -> None:
