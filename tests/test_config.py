@@ -42,13 +42,14 @@ def test_bad_settings_are_named(item, message):
 
 def test_a_preset_gives_a_run_by_hand_the_pipelines_settings(tmp_path):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    for preset in ("synthetic_cpu", "paper"):
+    for preset in ("synthetic_cpu", "synthetic_full", "paper"):
         for d in ("ckplus", "rafdb"):
             by_hand = for_dataset(load_config(base=read_preset(REPO / "params.yaml", preset, d)), d)
             assert by_hand.to_dict() == run_config({**params, "preset": preset}, d).to_dict()
+            assert by_hand.seed == params["presets"][preset]["seeds"][0]
     assert run_config({**params, "preset": "paper"}, "rafdb").train.epochs == 150
     assert run_config(params, "rafdb").train.epochs == 7  # the default preset's config_rafdb
-    with pytest.raises(ConfigError, match="preset 'fast' is not one of synthetic_cpu, paper"):
+    with pytest.raises(ConfigError, match="preset 'fast' is not one of synthetic_cpu, synthetic_full, paper"):
         read_preset(REPO / "params.yaml", "fast", "ckplus")
 
 

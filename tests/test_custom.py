@@ -147,8 +147,8 @@ def test_the_whole_dag_runs_on_a_csv_dataset_without_code(mine, tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     wd = tmp_path / "wd"
-    runs = sorted(p.parent.relative_to(wd / "runs").as_posix() for p in wd.glob("runs/*/*/*/metrics.json"))
-    assert runs == ["custom/baseline/fold0", "custom/baseline/fold1", "custom/spndl/fold0", "custom/spndl/fold1"]
+    runs = sorted(p.parent.relative_to(wd / "runs").as_posix() for p in wd.glob("runs/*/*/*/*/metrics.json"))
+    assert runs == [f"custom/{v}/fold0/seed{s}" for v in ("baseline", "spndl") for s in (0, 1)]
     head = json.loads((wd / "results/metrics/headline.json").read_text())
     per_fold = pd.read_csv(wd / "results/tables/per_fold.csv")
     for v in ("baseline", "spndl"):

@@ -45,9 +45,9 @@ def _interrupt_during_training(wd):
     settled = 5.0  # seconds: by then Snakemake has recorded the job as finished
     while time.monotonic() < deadline and proc.poll() is None:
         now = time.monotonic()
-        for p in wd.glob("runs/*/*/*/metrics.json"):
+        for p in wd.glob("runs/*/*/*/*/metrics.json"):
             seen.setdefault(p, now)
-        cut = [c.parent for c in wd.glob("runs/*/*/*/checkpoint.pt") if not (c.parent / "metrics.json").exists()]
+        cut = [c.parent for c in wd.glob("runs/*/*/*/*/checkpoint.pt") if not (c.parent / "metrics.json").exists()]
         if cut and any(now - t > settled for t in seen.values()):
             break
         time.sleep(0.05)
@@ -55,7 +55,7 @@ def _interrupt_during_training(wd):
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(120)
     finished = {p: p.stat().st_mtime_ns for p, t in seen.items() if killed_at - t > settled}
-    cut = [c.parent for c in wd.glob("runs/*/*/*/checkpoint.pt") if not (c.parent / "metrics.json").exists()]
+    cut = [c.parent for c in wd.glob("runs/*/*/*/*/checkpoint.pt") if not (c.parent / "metrics.json").exists()]
     return finished, cut
 
 
@@ -104,7 +104,7 @@ def test_tables_have_numbers_equal_to_the_fold_means(workdir):
     assert t4[[c for c in vs if c.endswith("_p")]].isna().all().all()
     headline = json.loads((workdir / "results/metrics/headline.json").read_text())
     assert abs(headline["oulu"]["spndl"]["accuracy_mean"] - means[("oulu", "spndl")]) < 1e-3
-    # Two folds and one seed: every claim is listed, and none gets a verdict from so few runs.
+    # One fold and two seeds: every claim is listed, and none gets a verdict from so few runs.
     claims = pd.read_csv(workdir / "results/tables/claims.csv")
     assert len(claims) == 16 and (claims["verdict"] == "too few runs").all() and claims["p_value"].isna().all()
 
@@ -130,39 +130,50 @@ def test_a_second_run_has_nothing_to_do(workdir):
     assert "Nothing to be done" in snakemake(workdir, "-n")
 
 
+def test_adding_a_seed_trains_only_the_new_seeds_runs(workdir, tmp_path):
+    override = tmp_path / "seeds.yaml"
+    override.write_text("presets:\n  tiny:\n    seeds: [0, 1, 2]\n")
+    plan = snakemake(workdir, "-n", configs=[override])
+    counts = job_counts(plan)
+    assert counts["train"] == 13  # every dataset and variant once, for seed 2 alone
+    assert "synth" not in counts and "prepare" not in counts and counts["tables"] == 1
+    seeds = re.findall(r"^\s*wildcards: dataset=\w+, variant=\w+, fold=\w+, seed=(\d+)$", plan, re.M)
+    assert seeds == ["2"] * 13, plan[-3000:]
+
+
 def test_changing_a_training_parameter_reruns_only_what_it_affects(workdir, tmp_path):
     override = tmp_path / "raf.yaml"
     override.write_text("presets:\n  tiny:\n    config_rafdb:\n      train: {epochs: 5}\n")
     counts = job_counts(snakemake(workdir, "-n", configs=[override]))
-    assert counts["train"] == 3  # the three RAF-DB runs, no CK+ or Oulu run
+    assert counts["train"] == 6  # the RAF-DB runs (three variants, two seeds), no CK+ or Oulu run
     assert "synth" not in counts and "prepare" not in counts and "fig5" not in counts and "fig7" not in counts
     assert counts["tables"] == 1 and counts["fig6"] == 1 and counts["fig8"] == 1
     # And for real: the RAF-DB runs start over with the new settings; nothing else is touched.
-    others = {p: p.stat().st_mtime_ns for p in workdir.glob("runs/*/*/*/metrics.json") if "rafdb" not in str(p)}
+    others = {p: p.stat().st_mtime_ns for p in workdir.glob("runs/*/*/*/*/metrics.json") if "rafdb" not in str(p)}
     snakemake(workdir, "--cores", "2", "--resources", "gpu=1", configs=[override])
     assert all(p.stat().st_mtime_ns == t for p, t in others.items())
-    for p in workdir.glob("runs/rafdb/*/split/metrics.json"):
+    for p in workdir.glob("runs/rafdb/*/split/*/metrics.json"):
         assert json.loads(p.read_text())["epochs"] == 5
 
 
 def test_the_evidence_is_a_target_of_the_same_dag(workdir):
     """`snakemake evidence` reuses the tables' baseline and NDF runs and adds only the control."""
     counts = job_counts(snakemake(workdir, "-n", "evidence"))
-    assert counts == {"train": 4, "evidence": 1, "total": 5}, counts  # ckplus and oulu, folds 0 and 1
+    assert counts == {"train": 4, "evidence": 1, "total": 5}, counts  # ckplus and oulu, fold 0, seeds 0 and 1
     snakemake(workdir, "--cores", "2", "evidence", "--resources", "gpu=1")
     folds = pd.read_csv(workdir / "results/evidence/evidence_folds.csv")
     per_fold = pd.read_csv(workdir / "results/tables/per_fold.csv")
     for arm in ("baseline", "ndf"):
-        ours = folds[folds["arm"] == arm].merge(per_fold[per_fold["variant"] == arm], on=["dataset", "fold"])
+        ours = folds[folds["arm"] == arm].merge(per_fold[per_fold["variant"] == arm], on=["dataset", "fold", "seed"])
         assert len(ours) == 4 and (ours["accuracy_x"] == ours["accuracy_y"]).all()
-    for run in workdir.glob("runs/*/ndf_other_subject/*"):
+    for run in workdir.glob("runs/*/ndf_other_subject/*/*"):
         assert "reference: other_subject" in (run / "config.yaml").read_text()
     tests = pd.read_csv(workdir / "results/evidence/evidence_tests.csv")
     assert sorted(tests["comparison"]) == ["ndf - baseline"] * 2 + ["ndf - ndf_other_subject"] * 2
-    wide = folds.pivot_table(index=["dataset", "fold"], columns="arm", values="accuracy") * 100
+    wide = folds.pivot_table(index=["dataset", "fold", "seed"], columns="arm", values="accuracy") * 100
     for r in tests.itertuples():
         a, b = r.comparison.split(" - ")
-        assert r.difference == pytest.approx((wide[a] - wide[b]).loc[r.dataset].mean()) and r.folds == 2
+        assert r.difference == pytest.approx((wide[a] - wide[b]).loc[r.dataset].mean()) and r.runs == 2
     assert (workdir / "results/evidence/evidence.md").read_text().startswith("Synthetic data")
 
 

@@ -523,6 +523,8 @@ def test_a_reordered_class_list_is_caught_by_the_checksum(prepared, tmp_path):
     ("figures: {tsne_paces: [2, 9]}", "figures.tsne_paces"),
     ("variants: {oulu: []}", "variants.oulu"),
     ("presets: {tiny: {config: {train: {lr: -1}}}}", "train.lr"),
+    ("presets: {tiny: {config: {seed: 3}}}", "presets.tiny.config.seed: seeds are set by presets.tiny.seeds"),
+    ("presets: {tiny: {seeds: [1, 1]}}", "non-unique elements"),
 ])
 def test_params_mistakes_fail_the_dry_run_naming_the_key(tmp_path, mistake, key):
     bad = tmp_path / "bad.yaml"

@@ -8,12 +8,13 @@ from scipy import stats
 from spndl.report.tables import write_tables
 
 
-def _run(root, dataset, variant, fold, acc, synthetic=True):
-    d = root / dataset / variant / (f"fold{fold}" if fold is not None else "split")
+def _run(root, dataset, variant, fold, acc, synthetic=True, seed=0):
+    d = root / dataset / variant / (f"fold{fold}" if fold is not None else "split") / f"seed{seed}"
     d.mkdir(parents=True)
     (d / "metrics.json").write_text(json.dumps({
-        "dataset": dataset, "variant": variant, "fold": fold, "accuracy": acc, "n_test": 30, "n_train": 270,
+        "dataset": dataset, "variant": variant, "fold": fold, "seed": seed, "accuracy": acc, "n_test": 30, "n_train": 270,
         "synthetic": synthetic, "data_checksum": "ab" * 32, "image_size": 32, "epochs": 12,
+        "steps": 72 if variant.startswith(("spl", "spndl")) else 100,
         "weights": "none", "n_folds": 10 if fold is not None else None}))
     pd.DataFrame({"epoch": [1, 2], "pace": [1, 2], "train_loss": [1.5, 1.0],
                   "test_accuracy": [acc / 2, acc]}).to_csv(d / "history.csv", index=False)
@@ -51,7 +52,7 @@ def test_reproduced_numbers_are_the_fold_means_beside_the_papers(runs, tmp_path)
     assert {"STM-E", "DTAGN", "PPDN", "DeRL", "DDL", "FDRL", "HRL"} == set(quoted["method"])
     assert quoted["reproduced_mean"].isna().all()
     md = (tmp_path / "t/table1.md").read_text()
-    assert "SYNTHETIC data" in md and "32 px, 12 epochs, folds 0, 1, 2 of 10" in md
+    assert "SYNTHETIC data" in md and "32 px, 12 epochs, folds 0, 1, 2 of 10, seed 0," in md
     assert md.index("paper vs reproduced") < md.index("Reported in the paper")
     t4 = pd.read_csv(tmp_path / "t/table4.csv")
     assert t4["variant"].tolist() == ["baseline", "spl", "ndf", "spndl"]
@@ -65,6 +66,12 @@ def test_reproduced_numbers_are_the_fold_means_beside_the_papers(runs, tmp_path)
     claims = pd.read_csv(tmp_path / "t/claims.csv")
     ndf = claims[(claims["dataset"] == "oulu") & (claims["better"] == "ndf") & (claims["worse"] == "baseline")].iloc[0]
     assert ndf["n_runs"] == 3 and ndf["verdict"] in ("reproduced", "contradicted", "not significant")
+    # SPL's runs took 72% of the baseline's optimiser steps, and the claims table says so.
+    spl = claims[(claims["dataset"] == "oulu") & (claims["better"] == "spl") & (claims["worse"] == "baseline")]
+    assert spl["steps_ratio"].tolist() == [0.72] and ndf["steps_ratio"] == 1.0
+    assert "| 72% |" in (tmp_path / "t/claims.md").read_text()
+    assert t4.loc[1, "oulu_vs_baseline_steps"] == 0.72 and pd.isna(t4.loc[2, "oulu_vs_baseline_steps"]) is False
+    assert "72% of its steps" in (tmp_path / "t/table4.md").read_text()
     raf = claims[claims["dataset"] == "rafdb"]
     assert (raf["verdict"] == "too few runs").all() and raf["p_value"].isna().all()  # one run of each
     assert "too few runs to test" in (tmp_path / "t/claims.md").read_text()
@@ -92,7 +99,7 @@ def test_a_dataset_left_out_drops_its_rows(runs, tmp_path):
 
 def test_a_variant_left_out_leaves_its_ablation_cells_empty(runs, tmp_path):
     dirs, accs = runs
-    write_tables([d for d in dirs if d.parent.name != "spl"], tmp_path / "t")
+    write_tables([d for d in dirs if d.parent.parent.name != "spl"], tmp_path / "t")
     t4 = pd.read_csv(tmp_path / "t/table4.csv")
     assert t4.loc[t4["variant"] == "spl", ["ckplus_reproduced_mean", "oulu_difference"]].isna().all().all()
     assert t4.loc[t4["variant"] == "ndf", "ckplus_reproduced_mean"].notna().all()
@@ -132,3 +139,18 @@ def test_an_allowed_deviation_from_the_papers_counts_is_stated_under_the_tables(
     # A synthetic tree (the tables already say SYNTHETIC) and a matching one get no such note.
     assert "does not match the paper's counts" not in (tmp_path / "t/table1.md").read_text()
     assert "does not match the paper's counts" not in (tmp_path / "t/table3.md").read_text()
+
+
+def test_runs_are_paired_by_fold_and_seed(tmp_path):
+    """Two seeds of two folds are four paired runs; a seed only one variant ran is left out."""
+    accs = {("baseline", 0, 0): 0.50, ("baseline", 0, 1): 0.60, ("baseline", 1, 0): 0.70, ("baseline", 1, 1): 0.55,
+            ("ndf", 0, 0): 0.52, ("ndf", 0, 1): 0.64, ("ndf", 1, 0): 0.76, ("ndf", 1, 1): 0.63, ("ndf", 1, 2): 0.1}
+    dirs = [_run(tmp_path, "ckplus", v, fold, acc, seed=seed) for (v, fold, seed), acc in accs.items()]
+    write_tables(dirs, tmp_path / "t")
+    per_fold = pd.read_csv(tmp_path / "t/per_fold.csv")
+    assert sorted(zip(per_fold["variant"], per_fold["fold"], per_fold["seed"])) == sorted(accs)
+    claims = pd.read_csv(tmp_path / "t/claims.csv")
+    ndf = claims[(claims["better"] == "ndf") & (claims["worse"] == "baseline")].iloc[0]
+    # Differences 2, 4, 6, 8 points: the run of seed 2 has no baseline to pair with.
+    assert ndf["n_runs"] == 4 and np.isclose(ndf["reproduced_difference"], 5.0)
+    assert "seeds 0, 1, 2" in (tmp_path / "t/table1.md").read_text()

@@ -45,6 +45,8 @@ def test_run_folder_holds_every_record(prepared, tmp_path):
     assert h["epoch"].tolist() == [1, 2, 3, 4] and h["pace"].tolist() == [0, 1, 2, 3]
     assert h["selected"].iloc[0] == len(pd.read_csv(data / "manifest.csv").query("fold != 1"))
     assert np.isclose(h["test_accuracy"].iloc[-1], m["accuracy"])
+    # The optimiser steps: near-equal batches of at most 16 over each epoch's selected samples.
+    assert m["steps"] == sum(math.ceil(n / 16) for n in h["selected"]) and m["seed"] == 0
     sel = pd.read_csv(run / "spl_selection.csv")
     manifest = pd.read_csv(data / "manifest.csv")
     train_part = manifest[manifest["fold"] != 1]

@@ -20,7 +20,7 @@ from spndl.fsutil import atomic_path, write_text
 from spndl.report import tables
 from spndl.report.claims import compare
 
-# arm -> (variant trained, settings added to the preset's); the pipeline's run folder is runs/DATASET/ARM/FOLD.
+# arm -> (variant trained, settings added to the preset's); the pipeline's run folder is runs/DATASET/ARM/FOLD/seedSEED.
 ARMS = {"baseline": ("baseline", ()),
         "ndf": ("ndf", ()),
         "ndf_other_subject": ("ndf", ("data.reference=other_subject",))}
@@ -46,13 +46,13 @@ def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
 
 
 def paired(per_fold: pd.DataFrame, dataset: str, arm: str, against: str) -> dict:
-    """``arm`` minus ``against`` in accuracy points over the folds both ran, as the claims
-    table compares variants (claims.compare: the corrected resampled t-test and the sign-flip
-    p, from three folds on); {} where either arm has no run."""
+    """``arm`` minus ``against`` in accuracy points over the runs both have (same fold and
+    seed), as the claims table compares variants (claims.compare: the corrected resampled
+    t-test and the sign-flip p, from three paired runs on); {} where either arm has no run."""
     got = compare(per_fold.drop(columns="variant").rename(columns={"arm": "variant"}), dataset, arm, against)
     if got is None:
         return {}
-    return {"dataset": dataset, "comparison": f"{arm} - {against}", "folds": got["n_runs"],
+    return {"dataset": dataset, "comparison": f"{arm} - {against}", "runs": got["n_runs"],
             "difference": got["reproduced_difference"], "ci_low": got["ci_low"], "ci_high": got["ci_high"],
             "p": got["p_value"], "p_sign_flip": got["p_sign_flip"]}
 
@@ -60,11 +60,11 @@ def paired(per_fold: pd.DataFrame, dataset: str, arm: str, against: str) -> dict
 def write_evidence(run_dirs: list[str | Path], out: str | Path) -> pd.DataFrame:
     """evidence_folds.csv, evidence.csv (each arm's mean) and evidence.md (with the paired comparisons)."""
     out = Path(out)
-    per_fold = collect(run_dirs).sort_values(["dataset", "arm", "fold"], kind="stable")
+    per_fold = collect(run_dirs).sort_values(["dataset", "arm", "fold", "seed"], kind="stable")
     with atomic_path(out / "evidence_folds.csv") as tmp:
-        per_fold[["dataset", "arm", "fold", "accuracy", "n_test", "n_train", "synthetic"]].to_csv(tmp, index=False)
+        per_fold[["dataset", "arm", "fold", "seed", "accuracy", "n_test", "n_train", "synthetic"]].to_csv(tmp, index=False)
     summary = (per_fold.groupby(["dataset", "arm"], sort=False)["accuracy"]
-               .agg(mean="mean", std="std", folds="count").reset_index())
+               .agg(mean="mean", std="std", runs="count").reset_index())
     with atomic_path(out / "evidence.csv") as tmp:
         summary.to_csv(tmp, index=False)
     tests = pd.DataFrame([r for ds in per_fold["dataset"].unique() for a, b in COMPARISONS
@@ -72,11 +72,11 @@ def write_evidence(run_dirs: list[str | Path], out: str | Path) -> pd.DataFrame:
     with atomic_path(out / "evidence_tests.csv") as tmp:
         tests.to_csv(tmp, index=False)
     head = "Synthetic data (spndl synth): " if per_fold["synthetic"].all() else ""
-    text = (f"{head}mean test accuracy over folds (last epoch), std over folds\n\n"
+    text = (f"{head}mean test accuracy over runs (folds x seeds; last epoch), std over runs\n\n"
             + summary.to_string(index=False, float_format=lambda x: f"{x:.4f}") + "\n\n"
-            + "Paired by fold, accuracy points: mean difference, its 95% interval and p from the corrected "
-            "resampled t-test (Nadeau and Bengio: the folds' training sets overlap), and the exact sign-flip "
-            "p (none from fewer than three folds)\n\n"
+            + "Paired by fold and seed, accuracy points: mean difference, its 95% interval and p from the "
+            "corrected resampled t-test (Nadeau and Bengio: the folds' training sets overlap), and the exact "
+            "sign-flip p (none from fewer than three paired runs)\n\n"
             + tests.to_string(index=False, float_format=lambda x: f"{x:.2f}") + "\n")
     write_text(out / "evidence.md", text)
     return summary

@@ -19,18 +19,21 @@ from spndl.data.registry import DATASETS, for_dataset
 from spndl.model import VARIANTS
 
 
-def preset_settings(params: dict, dataset: str) -> dict:
+def preset_settings(params: dict, dataset: str, seed: int | None = None) -> dict:
     """The settings of ``dataset``'s runs under the selected preset, as the nested dict that
     ``spndl train`` takes: the preset's image size and config, then the dataset's own
-    overrides (``config_rafdb``: RAF-DB's epochs). The train rule passes exactly these."""
+    overrides (``config_rafdb``: RAF-DB's epochs), and the run's seed (one of the preset's
+    ``seeds``; the first where none is given). The train rule passes exactly these."""
     preset = params["presets"][params["preset"]]
     settings = merge({"data": {"size": preset["image_size"]}}, preset.get("config") or {})
-    return merge(settings, preset.get(f"config_{dataset}") or {})
+    settings = merge(settings, preset.get(f"config_{dataset}") or {})
+    return merge(settings, {"seed": preset["seeds"][0] if seed is None else seed})
 
 
 def read_preset(path: str | Path, name: str, dataset: str) -> dict:
     """The settings that the pipeline's preset ``name`` in the params file ``path`` gives a run
-    on ``dataset`` (``spndl train --preset``), so that a run by hand matches the pipeline's."""
+    on ``dataset`` with the preset's first seed (``spndl train --preset``; ``--set seed=N``
+    for another), so that a run by hand matches the pipeline's."""
     path = Path(path)
     try:
         params = yaml.safe_load(path.read_text())
@@ -109,6 +112,12 @@ def validate_params(params: dict) -> None:
     if name not in params["presets"]:
         raise ConfigError(f"params.yaml: preset: {name!r} is not one of {sorted(params['presets'])}")
     preset = params["presets"][name]
+    for pname, p in params["presets"].items():
+        for key in ("config", *(k for k in p if k.startswith("config_"))):
+            if "seed" in (p.get(key) or {}):
+                # One place for seeds: the run folders, wildcards and tables are keyed by them.
+                raise ConfigError(f"params.yaml: presets.{pname}.{key}.seed: seeds are set by "
+                                  f"presets.{pname}.seeds (a list: one run per seed)")
     n_folds = params["prepare"]["n_folds"]
     for k in preset["folds"]:
         if k >= n_folds:

@@ -11,6 +11,7 @@ run ends with the same numbers as an uninterrupted one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -191,7 +192,11 @@ class RunFolder:
             "n_test": int(len(labels)),
             "n_train": int(history[-1]["selected"]),
             "epochs": len(history),
+            # Optimiser updates (train.py's near-equal batches): SPL's paces train on fewer samples,
+            # so its runs take fewer steps than a baseline's of the same epochs; the claims say so.
+            "steps": int(sum(math.ceil(h["selected"] / settings["config"]["train"]["batch_size"]) for h in history)),
             "variant": settings["variant"], "dataset": settings["dataset"], "fold": settings["fold"],
+            "seed": settings["config"]["seed"],
             "synthetic": settings["synthetic"],
             "per_class_accuracy": {c: float(cm[i, i] / cm[i].sum()) for i, c in enumerate(data.classes)
                                    if cm[i].sum()},

@@ -60,10 +60,12 @@ def train_variant(wildcards):
 
 
 def train_sets(wildcards):
-    """--set arguments of one run: the preset's settings with the dataset's overrides, an
-    evidence arm's own settings, and pace checkpoints for the one run that Fig. 7 looks inside."""
-    sets = list(_flatten(preset_settings(config, wildcards.dataset)))
+    """--set arguments of one run: the preset's settings with the dataset's overrides and the
+    run's seed, an evidence arm's own settings, and pace checkpoints for the one run that
+    Fig. 7 looks inside."""
+    sets = list(_flatten(preset_settings(config, wildcards.dataset, seed=int(wildcards.seed))))
     sets += ARMS[wildcards.variant][1] if wildcards.variant in ARMS else []
-    if (wildcards.dataset, wildcards.variant, wildcards.fold) == ("oulu", "spndl", f"fold{config['figures']['fold']}"):
+    run = RUN.format(dataset=wildcards.dataset, variant=wildcards.variant, fold=wildcards.fold, seed=wildcards.seed)
+    if run == oulu_run("spndl"):
         sets.append("train.pace_checkpoints=true")
     return " ".join(f"--set {shlex.quote(s)}" for s in sets)

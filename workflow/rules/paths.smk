@@ -26,8 +26,8 @@ RAW = "data/raw/{dataset}"                 # a real dataset's tree, as `spndl ac
 ARCHIVES = "data/raw/archives/{dataset}"   # the project's verified copy of its archives
 CHECK = "data/checks/{dataset}.json"
 PREPARED = "data/prepared/{dataset}"
-RUN = "runs/{dataset}/{variant}/{fold}"
-METRICS = "runs/{dataset}/{variant}/{fold}/metrics.json"
+RUN = "runs/{dataset}/{variant}/{fold}/seed{seed}"   # one training run: dataset, variant, fold, seed
+METRICS = RUN + "/metrics.json"
 TABLE_DIR = "results/tables"
 METRICS_DIR = "results/metrics"
 FIG_DIR = "results/figures"
@@ -42,3 +42,4 @@ GPU_PER_JOB = gpu_per_job(config)
 wildcard_constraints:
     dataset="|".join(REGISTRY),
     fold=r"fold\d+|split",
+    seed=r"\d+",

@@ -1,4 +1,4 @@
-# One training job per dataset, variant and fold; each holds one GPU where there is one.
+# One training job per dataset, variant, fold and seed; each holds one GPU where there is one.
 # Only metrics.json is declared: the checkpoint survives a killed job, and the rerun resumes.
 
 
@@ -8,7 +8,7 @@ rule train:
     output:
         METRICS,
     log:
-        "logs/train/{dataset}/{variant}/{fold}.log",
+        "logs/train/{dataset}/{variant}/{fold}/seed{seed}.log",
     params:
         run=lambda wc, output: os.path.dirname(output[0]),
         fold=lambda wc: "" if wc.fold == "split" else f"--fold {wc.fold.removeprefix('fold')}",

@@ -72,22 +72,39 @@ def fig4_confusion(runs_by_dataset: dict[str, list[Path]], out: str | Path) -> N
     _save(fig, out)
 
 
-def _pace_accuracy(run: Path) -> pd.Series:
+def pace_spans(run: Path) -> dict[int, tuple[int, int]]:
+    """The first and last epoch of each pace of a run (history.csv); pace 0 is SPL's warm-up."""
     h = pd.read_csv(Path(run) / "history.csv")
-    return h[h["pace"] > 0].groupby("pace")["test_accuracy"].last() * 100  # pace 0: SPL's warm-up
+    g = h.groupby("pace")["epoch"]
+    return {int(p): (int(a), int(b)) for p, a, b in zip(g.min().index, g.min(), g.max())}
+
+
+def _mark_paces(ax, spans: dict[int, tuple[int, int]]) -> None:
+    """Shade the warm-up and draw a dotted line where each pace after it starts, labelled."""
+    if 0 in spans:
+        ax.axvspan(spans[0][0] - 0.5, spans[0][1] + 0.5, color="grey", alpha=0.12, lw=0, label="warm-up (all samples)")
+    for pace, (first, _) in spans.items():
+        if pace > 0:
+            ax.axvline(first - 0.5, color="grey", ls=":", lw=0.8)
+            ax.text(first - 0.4, 0.02, f"pace {pace}", transform=ax.get_xaxis_transform(), fontsize=7,
+                    va="bottom", rotation=90, color="grey")
 
 
 def fig5_paces(spl: Path, spndl: Path, baseline: Path, ndf: Path, out: str | Path) -> None:
-    """Test accuracy at the end of each SPL pace, with and without NDFs, against baseline and NDF."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for run, label, style in ((spl, "SPL (no NDF)", "o-"), (spndl, "SPL + NDF (SPNDL)", "s-")):
-        s = _pace_accuracy(run)
-        ax.plot(s.index, s.values, style, label=label)
-    for run, label, ls in ((baseline, "baseline (final)", "--"), (ndf, "NDF only (final)", ":")):
-        ax.axhline(_metrics(run)["accuracy"] * 100, ls=ls, color="grey" if ls == "--" else "black", label=label)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # paces are whole numbers
+    """Test accuracy epoch by epoch of SPL with and without NDFs, of the baseline and of NDF;
+    the SPL runs' pace ends are marked, and dotted lines show where each pace starts."""
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    for run, label, style in ((spl, "SPL (no NDF)", "-"), (spndl, "SPL + NDF (SPNDL)", "-"),
+                              (baseline, "baseline", "--"), (ndf, "NDF only", ":")):
+        h = pd.read_csv(Path(run) / "history.csv")
+        line, = ax.plot(h["epoch"], h["test_accuracy"] * 100, style, label=label)
+        if h["pace"].nunique() > 1:  # an SPL run: a marker at the last epoch of each pace
+            ends = h[h["pace"] > 0].groupby("pace").tail(1)
+            ax.plot(ends["epoch"], ends["test_accuracy"] * 100, "o", color=line.get_color(), ms=4)
+    _mark_paces(ax, pace_spans(spndl))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     m = _metrics(spndl)
-    _finish_line_plot(fig, ax, "SPL pace", "test accuracy at the end of the pace (%)",
+    _finish_line_plot(fig, ax, "epoch (dots: end of an SPL pace)", "test accuracy (%)",
                       f"Fig. 5: {DATASET_NAMES[m['dataset']]} fold {m['fold']} — {_tag(m['synthetic'])}", out)
 
 
@@ -98,8 +115,7 @@ def fig6_losses(with_spl: Path, without_spl: Path, out: str | Path) -> None:
     h0 = pd.read_csv(Path(without_spl) / "history.csv")
     ax.plot(h1["epoch"], h1["train_loss"], label=f"with SPL ({_metrics(with_spl)['variant']})")
     ax.plot(h0["epoch"], h0["train_loss"], label=f"without SPL ({_metrics(without_spl)['variant']})")
-    for e in h1.loc[h1["pace"].diff() > 0, "epoch"]:
-        ax.axvline(e - 0.5, color="grey", ls=":", lw=0.8)
+    _mark_paces(ax, pace_spans(with_spl))
     m = _metrics(with_spl)
     _finish_line_plot(fig, ax, "epoch", "training loss (mean cross-entropy)",
                       f"Fig. 6: {DATASET_NAMES[m['dataset']]} — {_tag(m['synthetic'])}", out)
@@ -133,8 +149,10 @@ def fig7_tsne(features: dict[int, Path], selection: Path, classes: tuple[str, ..
 
 
 def fig8_excluded(run: Path, data_dir: Path, out: str | Path, per_pace: int = 6, seed: int = 0) -> None:
-    """Randomly chosen samples excluded at each pace before the last, with label and loss."""
+    """Randomly chosen samples excluded at each pace before the last, with label and loss;
+    each row names its pace's epochs (after the warm-up, which scores nothing)."""
     data = load_prepared(data_dir)
+    spans = pace_spans(run)
     sel = pd.read_csv(Path(run) / "spl_selection.csv", keep_default_na=False)
     paces = sorted(p for p in sel["pace"].unique() if not sel[sel["pace"] == p]["selected"].all())
     index = data.manifest.set_index("sample_id")["target_index"]
@@ -150,9 +168,11 @@ def fig8_excluded(run: Path, data_dir: Path, out: str | Path, per_pace: int = 6,
             ax.imshow(data.images[index[r.sample_id]].transpose(1, 2, 0))
             ax.set_title(f"{SHORT.get(data.classes[r.label], data.classes[r.label])} {r.loss:.2f}", fontsize=8)
         if pace:
-            row[0].text(-0.15, 0.5, f"pace {pace}", transform=row[0].transAxes, rotation=90, va="center",
-                        ha="right", fontsize=9)
+            first, last = spans.get(pace, (0, 0))
+            row[0].text(-0.15, 0.5, f"pace {pace}\nepochs {first}-{last}", transform=row[0].transAxes, rotation=90,
+                        va="center", ha="right", fontsize=8)
     m = _metrics(run)
-    fig.suptitle(f"Fig. 8: excluded samples (label, loss), {DATASET_NAMES[m['dataset']]} — {_tag(m['synthetic'])}",
-                 fontsize=10)
+    warm = f", after {spans[0][1]} warm-up epoch(s)" if 0 in spans else ""
+    fig.suptitle(f"Fig. 8: excluded samples (label, loss){warm}, {DATASET_NAMES[m['dataset']]} — "
+                 f"{_tag(m['synthetic'])}", fontsize=10)
     _save(fig, out)

@@ -1,4 +1,4 @@
-"""Tables 1-4 in the paper's layout: the paper's value, the reproduced mean +- std over folds, the difference.
+"""Tables 1-4 in the paper's layout: the paper's value, the reproduced mean +- std over runs, the difference.
 
 Rows the paper quotes for other methods are carried as 'reported in the paper'
 with their reference, in a section of their own; nothing is recomputed for
@@ -23,28 +23,28 @@ DATASET_NAMES = {name: s.title for name, s in DATASETS.items()}
 
 
 def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
-    """One row per run: dataset, variant, fold, accuracy and what the run was computed on."""
+    """One row per run: dataset, variant, fold, seed, accuracy and what the run was computed on."""
     rows = []
     for d in run_dirs:
         path = Path(d) / "metrics.json"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: run has no metrics (not finished?)")
         m = json.loads(path.read_text())
-        rows.append({"dataset": m["dataset"], "variant": m["variant"], "fold": m["fold"],
+        rows.append({"dataset": m["dataset"], "variant": m["variant"], "fold": m["fold"], "seed": m["seed"],
                      "accuracy": m["accuracy"], "n_test": m["n_test"], "n_train": m["n_train"],
                      "synthetic": m["synthetic"],
                      "data_checksum": m["data_checksum"], "image_size": m["image_size"],
-                     "epochs": m["epochs"], "weights": m["weights"], "weights_sha256": m.get("weights_sha256", ""),
+                     "epochs": m["epochs"], "steps": m["steps"], "weights": m["weights"], "weights_sha256": m.get("weights_sha256", ""),
                      "n_folds": m["n_folds"], "run": str(d)})
     return pd.DataFrame(rows)
 
 
 def summarise(per_fold: pd.DataFrame) -> pd.DataFrame:
     """Mean, sample std (n-1) and the 95% t interval of the mean of accuracy in %, over the
-    runs, per dataset and variant (no interval from one run)."""
+    runs (folds x seeds), per dataset and variant (no interval from one run)."""
     g = per_fold.groupby(["dataset", "variant"])["accuracy"]
-    out = pd.DataFrame({"mean": g.mean() * 100, "std": g.std(ddof=1).fillna(0.0) * 100, "folds": g.count()})
-    n = out["folds"].to_numpy()
+    out = pd.DataFrame({"mean": g.mean() * 100, "std": g.std(ddof=1).fillna(0.0) * 100, "runs": g.count()})
+    n = out["runs"].to_numpy()
     half = stats.t.ppf(0.975, np.maximum(n - 1, 1)) * out["std"].to_numpy() / np.sqrt(n)
     half = np.where(n > 1, half, np.nan)
     return out.assign(ci_low=out["mean"] - half, ci_high=out["mean"] + half)
@@ -60,8 +60,10 @@ def provenance(per_fold: pd.DataFrame, dataset: str) -> str:
     folds = sorted(set(d["fold"].dropna().astype(int)))
     split = (f"folds {', '.join(map(str, folds))} of {int(d['n_folds'].iloc[0])}" if folds
              else "the official train/test split")
+    seeds = sorted(set(d["seed"].astype(int)))
     return (f"Computed on {what}; {int(d['image_size'].iloc[0])} px, {int(d['epochs'].max())} epochs, "
-            f"{split}, weights: {', '.join(sorted(set(d['weights'])))}. Accuracy is the last epoch's.")
+            f"{split}, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, "
+            f"weights: {', '.join(sorted(set(d['weights'])))}. Accuracy is the last epoch's.")
 
 
 def data_notes(check_files: list[str | Path] = (), prepared_dirs: list[str | Path] = ()) -> dict[str, str]:
@@ -101,7 +103,7 @@ def paper_table(name: str, summary: pd.DataFrame) -> pd.DataFrame:
         row = {"method": method, "setting": setting, "reference": ref, "paper": value}
         if variant is None:
             row.update(source="reported in the paper", reproduced_mean=None, reproduced_std=None,
-                       reproduced_ci_low=None, reproduced_ci_high=None, difference=None, folds=None)
+                       reproduced_ci_low=None, reproduced_ci_high=None, difference=None, runs=None)
         else:
             key = (spec["dataset"], variant)
             if key not in summary.index:
@@ -109,7 +111,7 @@ def paper_table(name: str, summary: pd.DataFrame) -> pd.DataFrame:
             s = summary.loc[key]
             row.update(source="reproduced", reproduced_mean=s["mean"], reproduced_std=s["std"],
                        reproduced_ci_low=s["ci_low"], reproduced_ci_high=s["ci_high"],
-                       difference=s["mean"] - value, folds=int(s["folds"]))
+                       difference=s["mean"] - value, runs=int(s["runs"]))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -134,20 +136,21 @@ def ablation_table(summary: pd.DataFrame, per_fold: pd.DataFrame | None = None) 
             row[f"{ds}_vs_baseline_ci_low"] = None if vs is None else vs["ci_low"]
             row[f"{ds}_vs_baseline_ci_high"] = None if vs is None else vs["ci_high"]
             row[f"{ds}_vs_baseline_p"] = None if vs is None else vs["p_value"]
+            row[f"{ds}_vs_baseline_steps"] = None if vs is None else vs["steps_ratio"]
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def dataset_table(dataset: str, summary: pd.DataFrame) -> pd.DataFrame:
     """A dataset the paper does not report: each variant's reproduced accuracy, nothing beside it."""
-    rows = [{"variant": v, "reproduced_mean": s["mean"], "reproduced_std": s["std"], "folds": int(s["folds"])}
+    rows = [{"variant": v, "reproduced_mean": s["mean"], "reproduced_std": s["std"], "runs": int(s["runs"])}
             for (ds, v), s in summary.iterrows() if ds == dataset]
-    return pd.DataFrame(rows, columns=["variant", "reproduced_mean", "reproduced_std", "folds"])
+    return pd.DataFrame(rows, columns=["variant", "reproduced_mean", "reproduced_std", "runs"])
 
 
 def _md_dataset(title, df, notes) -> str:
-    lines = [f"# {title}", "", *notes, "", "| Variant | Accuracy (mean ± std) | Folds |", "| --- | ---: | ---: |"]
-    lines += [f"| {r.variant} | {r.reproduced_mean:.2f} ± {r.reproduced_std:.2f} | {r.folds} |"
+    lines = [f"# {title}", "", *notes, "", "| Variant | Accuracy (mean ± std) | Runs |", "| --- | ---: | ---: |"]
+    lines += [f"| {r.variant} | {r.reproduced_mean:.2f} ± {r.reproduced_std:.2f} | {r.runs} |"
               for r in df.itertuples()]
     return "\n".join(lines) + "\n"
 
@@ -163,7 +166,7 @@ def _md_paper(title, df, notes) -> str:
               "| Method | Setting | Paper | Reproduced (mean ± std) | 95% interval | Difference | Runs |",
               "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     lines += [f"| {r.method} | {r.setting} | {r.paper:.2f} | {r.reproduced_mean:.2f} ± {r.reproduced_std:.2f} | "
-              f"{_interval(r.reproduced_ci_low, r.reproduced_ci_high)} | {r.difference:+.2f} | {int(r.folds)} |"
+              f"{_interval(r.reproduced_ci_low, r.reproduced_ci_high)} | {r.difference:+.2f} | {int(r.runs)} |"
               for r in rep.itertuples()] or ["| (no runs) | | | | | | |"]
     other = df[df["source"] != "reproduced"]
     lines += ["", "## Reported in the paper (other methods, quoted, not recomputed)", "",
@@ -191,7 +194,9 @@ def _md_ablation(df, notes) -> str:
                                           f"{DATASET_NAMES[d]} vs baseline [95%], p" for d in ds) + " |"
     lines = ["# Table 4: ablation of NDFs and SPL, accuracy (%)", "", *notes,
              "'vs baseline': the paired difference to the baseline over the runs both share, its 95% interval "
-             f"and the corrected resampled t-test's p (from {MIN_RUNS} paired runs; claims.md has the verdicts).",
+             f"and the corrected resampled t-test's p (from {MIN_RUNS} paired runs; claims.md has the verdicts); "
+             "'N% of its steps': the row's optimiser updates as a share of the baseline's (SPL's early paces "
+             "train on part of the samples).",
              "", head, "| --- | --- |" + " ---: | ---: | ---: | ---: |" * len(ds)]
     for r in df.to_dict("records"):
         cells = [f"{r[f'{d}_paper']:.2f} | {_fmt(r[f'{d}_reproduced_mean'])} ± {_fmt(r[f'{d}_reproduced_std'])} | "
@@ -204,10 +209,13 @@ def _vs(r: dict, d: str) -> str:
     diff = r.get(f"{d}_vs_baseline")
     if diff is None or pd.isna(diff):
         return ""
-    p = r[f"{d}_vs_baseline_p"]
+    p, steps = r[f"{d}_vs_baseline_p"], r.get(f"{d}_vs_baseline_steps")
+    # Said where the row had fewer (or more) optimiser steps than the baseline: SPL's paces.
+    unequal = "" if steps is None or pd.isna(steps) or round(steps, 2) == 1 else f"; {steps:.0%} of its steps"
     if p is None or pd.isna(p):
-        return f"{diff:+.2f} (too few runs to test)"
-    return f"{diff:+.2f} [{r[f'{d}_vs_baseline_ci_low']:+.2f}, {r[f'{d}_vs_baseline_ci_high']:+.2f}], p {p:.3g}"
+        return f"{diff:+.2f} (too few runs to test{unequal})"
+    return (f"{diff:+.2f} [{r[f'{d}_vs_baseline_ci_low']:+.2f}, {r[f'{d}_vs_baseline_ci_high']:+.2f}], "
+            f"p {p:.3g}{unequal}")
 
 
 def _tex_ablation(df) -> str:
@@ -227,12 +235,12 @@ def write_headline(summary: pd.DataFrame, path: Path) -> None:
     data: dict = {}
     for (ds, variant), s in summary.iterrows():
         data.setdefault(ds, {})[variant] = {"accuracy_mean": round(float(s["mean"]), 4),
-                                            "accuracy_std": round(float(s["std"]), 4), "folds": int(s["folds"])}
+                                            "accuracy_std": round(float(s["std"]), 4), "runs": int(s["runs"])}
     write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def write_curves(per_fold: pd.DataFrame, out: Path) -> None:
-    """Per-epoch train loss and test accuracy, averaged over folds, one column per
+    """Per-epoch train loss and test accuracy, averaged over runs (folds and seeds), one column per
     dataset/variant (for `dvc plots show`)."""
     hist = []
     for r in per_fold.itertuples():
@@ -281,7 +289,7 @@ def write_tables(run_dirs: list[str | Path], out: str | Path, metrics_out: str |
         with atomic_path(out / f"{name}.csv") as tmp:
             df.to_csv(tmp, index=False)
         notes = [provenance(per_fold, ds), *([deviating[ds]] if ds in deviating else []),
-                 "The paper reports no result on this dataset. Std is over folds (n-1)."]
+                 "The paper reports no result on this dataset. Std is over the runs (n-1)."]
         write_text(out / f"{name}.md", _md_dataset(f"{DATASET_NAMES[ds]}: accuracy (%) per variant", df, notes))
     claims = tables["claims"] = claims_table(per_fold)
     with atomic_path(out / "claims.csv") as tmp:
