@@ -23,6 +23,21 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
+# Run by Snakemake itself, not submitted (workflow/profiles/slurm): seconds of work each,
+# or, for acquisition, the internet that compute nodes may lack.
+localrules:
+    all,
+    acquire,
+    check_data,
+    tables,
+    evidence,
+    fig4,
+    fig5,
+    fig6,
+    fig7,
+    fig8,
+
+
 rule all:
     input:
         TABLES,

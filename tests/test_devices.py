@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from spndl.devices import lease_slot, under_scheduler
+from spndl.devices import device_slots, lease_device, lease_slot, node_lock_dir, own_device, under_scheduler
 
 
 def _hold(n, lock_dir, hold, q):
@@ -11,6 +11,29 @@ def _hold(n, lock_dir, hold, q):
         q.put(("got", k, time.monotonic()))
         time.sleep(hold)
     q.put(("released", k, time.monotonic()))
+
+
+def _hold_device(n_cuda, lock_dir, jobs_per_device, env, hold, q):
+    with lease_device(n_cuda, lock_dir, jobs_per_device, env=env, host="node1") as device:
+        q.put(("got", device, time.monotonic()))
+        time.sleep(hold)
+    q.put(("released", device, time.monotonic()))
+
+
+def _concurrent_devices(n_jobs, n_cuda, lock_dir, jobs_per_device, env, hold=1.5):
+    """The devices that ``n_jobs`` jobs started together hold at the same time."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_hold_device, args=(n_cuda, lock_dir, jobs_per_device, env, hold, q))
+             for _ in range(n_jobs)]
+    for p in procs:
+        p.start()
+    events = [q.get(timeout=60) for _ in range(2 * n_jobs)]
+    for p in procs:
+        p.join(60)
+    got = [e for e in events if e[0] == "got"]
+    assert max(t for _, _, t in got) < min(t for e, _, t in events if e == "released"), "not concurrent"
+    return sorted(d for _, d, _ in got)
 
 
 def _start(n_jobs, n_slots, lock_dir, hold):
@@ -57,6 +80,37 @@ def test_scheduler_detection():
     assert under_scheduler({"CUDA_VISIBLE_DEVICES": "3", "SLURM_JOB_ID": "42"})
     assert not under_scheduler({"CUDA_VISIBLE_DEVICES": "3"})
     assert not under_scheduler({"SLURM_JOB_ID": "42"})
+
+
+def test_two_jobs_in_a_two_gpu_allocation_lease_different_devices(tmp_path):
+    """salloc --gpus=2 and the local executor: Slurm's variables are set, both GPUs are visible."""
+    env = {"SLURM_JOB_ID": "42", "CUDA_VISIBLE_DEVICES": "0,1"}
+    assert not own_device(env)
+    assert _concurrent_devices(2, 2, tmp_path, 1, env) == ["cuda:0", "cuda:1"]
+
+
+def test_two_jobs_per_device_share_one_gpu_and_spread_first(tmp_path):
+    env = {"CUDA_VISIBLE_DEVICES": "3"}
+    assert _concurrent_devices(2, 1, tmp_path / "a", 2, env) == ["cuda:0", "cuda:0"]
+    # With two GPUs and two jobs each, the first two jobs go to different GPUs.
+    assert device_slots(["0", "1"], 2) == ["gpu0.job0", "gpu1.job0", "gpu0.job1", "gpu1.job1"]
+    assert _concurrent_devices(4, 2, tmp_path / "b", 2, {}) == ["cuda:0", "cuda:0", "cuda:1", "cuda:1"]
+
+
+def test_a_job_given_exactly_its_gpu_by_the_scheduler_uses_it_without_a_lease(tmp_path):
+    env = {"SLURM_JOB_ID": "42", "CUDA_VISIBLE_DEVICES": "GPU-5f3c"}
+    assert own_device(env) and not own_device(env, jobs_per_device=2)
+    with lease_device(1, tmp_path, env=env, host="node1") as device:
+        assert device == "cuda:0"
+    assert not (tmp_path / "node1").exists()  # nothing leased
+    # Two GPUs' worth of jobs on one node: the lock names are the physical devices.
+    with lease_device(1, tmp_path, 2, env=env, host="node1") as device:
+        assert device == "cuda:0" and [p.name for p in (tmp_path / "node1").iterdir()] == ["gpuGPU-5f3c.job0.lock"]
+
+
+def test_the_lock_folder_differs_between_hosts(tmp_path):
+    assert node_lock_dir(tmp_path, "node1") != node_lock_dir(tmp_path, "node2")
+    assert node_lock_dir(tmp_path, "gpu/01").parent == tmp_path  # a host name never leaves the folder
 
 
 def test_zero_slots_is_an_error(tmp_path):

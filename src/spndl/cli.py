@@ -88,7 +88,7 @@ def cmd_train(a):
         dataset = json.loads(info.read_text())["dataset"] if info.is_file() else None
         base = read_preset(a.params, a.preset, dataset)
     cfg = load_config(a.config or [], a.set or [], base=base, base_source=f"{a.params}: presets.{a.preset}")
-    with training_device(cfg.train.device, a.gpu_slots, a.lock_dir) as device:
+    with training_device(cfg.train.device, a.gpu_slots, a.lock_dir, a.jobs_per_device) as device:
         m = train(a.data, a.variant, a.fold, a.out, cfg, device=device, restart_on_change=a.restart_on_change)
     print(json.dumps({k: m[k] for k in ("variant", "dataset", "fold", "accuracy", "n_test")}))
 
@@ -223,7 +223,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--gpu-slots", type=int, default=None,
                    help="GPUs shared by concurrent jobs (default: all visible); each job leases one")
     s.add_argument("--lock-dir", default=os.environ.get("SPNDL_LOCK_DIR", str(Path(tempfile.gettempdir()) / "spndl-gpu-slots")),
-                   help="where the slot locks live (env SPNDL_LOCK_DIR)")
+                   help="where the slot locks live, a folder per host (env SPNDL_LOCK_DIR)")
+    s.add_argument("--jobs-per-device", type=int, default=1,
+                   help="training jobs that may share one GPU (small jobs do not fill a large GPU)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("features", help="export pooled features or NDFs of a checkpoint")

@@ -105,6 +105,20 @@ def gpu_per_job(params: dict, gpus_dir: str = NVIDIA_GPUS) -> int:
         return int(any(entries))
 
 
+# What a job asks a cluster for where its preset's `jobs` does not say: minutes, MB, CPUs.
+JOB_DEFAULTS = {"train": {"runtime_min": 30, "mem_mb": 4000, "cpus": 1},
+                "prepare": {"runtime_min": 30, "mem_mb": 4000, "cpus": 1}}
+
+
+def job_resources(params: dict, rule: str, attempt: int = 1) -> dict:
+    """Snakemake resources of one ``rule`` job under the selected preset: ``runtime`` (minutes)
+    and ``mem_mb`` grow linearly with the attempt, so that a job killed at its wall time or
+    memory limit gets more on the retry (a training job then resumes from its checkpoint)."""
+    job = {**JOB_DEFAULTS[rule], **((params["presets"][params["preset"]].get("jobs") or {}).get(rule) or {})}
+    return {"runtime": job["runtime_min"] * attempt, "mem_mb": job["mem_mb"] * attempt,
+            "cpus_per_task": job["cpus"]}
+
+
 def validate_params(params: dict) -> None:
     """Raise ConfigError naming the params.yaml key of the first mistake found."""
     check_datasets(params)

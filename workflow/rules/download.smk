@@ -11,6 +11,7 @@ rule synth:
     params:
         size=config["data"]["synth_size"],
         seed=config["data"]["synth_seed"],
+    threads: 2  # one process per dataset, as many as the CPUs given (2: what the smallest node has)
     shell:
         "spndl synth --out {output} --size {params.size} --seed {params.seed} > {log} 2>&1"
 

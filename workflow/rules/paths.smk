@@ -9,7 +9,7 @@ import yaml
 from spndl.data.acquire import is_url  # the same test as `spndl acquire` for which sources are URLs
 from spndl.data.registry import DATASETS as REGISTRY
 from spndl.evidence import ARMS  # the NDF evidence's arms: variant and added settings of each
-from spndl.params import gpu_per_job, preset_settings, protocol, validate_params
+from spndl.params import gpu_per_job, job_resources, preset_settings, protocol, validate_params
 from spndl.report.paper import extra_tables
 
 # The environment that runs snakemake also provides the `spndl` command, activated or not.
@@ -33,7 +33,7 @@ METRICS_DIR = "results/metrics"
 FIG_DIR = "results/figures"
 EVIDENCE_DIR = "results/evidence"
 EVIDENCE = [f"{EVIDENCE_DIR}/{f}" for f in ("evidence.md", "evidence.csv", "evidence_folds.csv", "evidence_tests.csv")]
-LOCK_DIR = ".snakemake/gpu-slots"
+LOCK_DIR = ".snakemake/gpu-slots"          # a folder per host beneath (spndl.devices)
 # How many units of the `gpu` resource a training job holds: params compute.gpu_per_job
 # (auto: 1 where the machine that runs snakemake has a GPU, so that on a CPU-only machine
 # `--resources gpu=1` does not run the jobs one at a time; set 1 where jobs run elsewhere).

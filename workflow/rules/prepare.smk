@@ -32,6 +32,9 @@ rule prepare:
         size=PRESET["image_size"],
         fold_rule=config["prepare"]["fold_rule"],
         n_folds=config["prepare"]["n_folds"],
+    resources:
+        runtime=lambda wc, attempt: job_resources(config, "prepare", attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_resources(config, "prepare", attempt)["mem_mb"],
     shell:
         "spndl prepare --dataset {wildcards.dataset} --root {params.root} --out {output} "
         "--size {params.size} --fold-rule {params.fold_rule} --folds {params.n_folds} --images {params.images} "

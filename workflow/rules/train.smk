@@ -15,9 +15,16 @@ rule train:
         variant=train_variant,
         sets=train_sets,
         lock_dir=LOCK_DIR,
-    threads: 1  # on the CPU, two one-thread jobs outrun one two-thread job; a GPU job needs few
+        per_device=config["compute"].get("gpu_jobs_per_device", 1),
+    # The preset's CPUs (on the CPU, two one-thread jobs outrun one two-thread job).
+    threads: job_resources(config, "train")["cpus_per_task"]
     resources:
         gpu=GPU_PER_JOB,
+        # Cluster requests from the preset's `jobs`; a retry (profile `retries`) asks for more.
+        runtime=lambda wc, attempt: job_resources(config, "train", attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_resources(config, "train", attempt)["mem_mb"],
+        cpus_per_task=job_resources(config, "train")["cpus_per_task"],
     shell:
         "OMP_NUM_THREADS={threads} spndl train --data {input} --variant {params.variant} {params.fold} --out {params.run} "
-        "{params.sets} --restart-on-change --lock-dir {params.lock_dir} > {log} 2>&1"
+        "{params.sets} --restart-on-change --lock-dir {params.lock_dir} --jobs-per-device {params.per_device} "
+        "> {log} 2>&1"

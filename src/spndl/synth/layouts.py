@@ -291,8 +291,9 @@ def generate(out: str | Path, seed: int = 0, size: str = "small",
     out = Path(out)
     with atomic_dir(out, _is_synthetic_tree, "a synthetic tree (one with spndl's SYNTHETIC.txt)") as tmp:
         # One process per dataset: each draws from its own seeded streams, so the
-        # result does not depend on how the work is spread.
-        with ProcessPoolExecutor(max_workers=min(len(datasets), os.cpu_count() or 1)) as pool:
+        # result does not depend on how the work is spread. As many as the CPUs this
+        # process may run on (a cluster job's allocation), not the machine's count.
+        with ProcessPoolExecutor(max_workers=min(len(datasets), len(os.sched_getaffinity(0)))) as pool:
             parts = list(pool.map(_write_one, [(name, tmp / name, size, seed) for name in datasets]))
         truth = [row for part in parts for row in part]
         with open(tmp / "synth_truth.csv", "w", newline="") as f:

@@ -1,0 +1,106 @@
+"""The tiny pipeline through a real one-node Slurm (.ci/slurm-up: two fake GPUs, no accounting)
+with the cluster profile, workflow/profiles/slurm."""
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from spndl.params import JOB_DEFAULTS
+
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "workflow/tests/params-tiny.yaml"
+CLUSTER = REPO / "workflow/profiles/slurm/cluster.yaml"
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    """SLURM_CONF of a one-node Slurm started for these tests, stopped after them."""
+    if os.geteuid() != 0:
+        pytest.skip("a one-node Slurm needs root to start (.ci/slurm-up)")
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        pytest.skip("the Slurm executor is not installed (pip install -e '.[slurm]')")
+    state = tmp_path_factory.mktemp("slurm")
+    up = subprocess.run([str(REPO / ".ci/slurm-up"), str(state)], capture_output=True, text=True, timeout=900)
+    if up.returncode != 0:
+        pytest.skip(f"no Slurm on this machine: .ci/slurm-up failed: {(up.stderr or up.stdout)[-1500:]}")
+    yield str(state / "slurm.conf")
+    subprocess.run([str(REPO / ".ci/slurm-down"), str(state)], timeout=120)
+
+
+def _snakemake(wd, env, *args):
+    return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(wd),
+            "--profile", str(REPO / "workflow/profiles/slurm"), "--configfile", str(TINY), str(CLUSTER),
+            # This cluster has no accounting: squeue reports job states, and there is no account.
+            "--slurm-status-command", "squeue", "--slurm-no-account",
+            "--slurm-init-seconds-before-status-checks", "5", *args]
+
+
+def _watch_a_training_job(env, found: dict, stop: threading.Event):
+    """Slurm's record of the first training job seen running (scontrol show job)."""
+    while not stop.is_set():
+        q = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i %k"], capture_output=True, text=True, env=env)
+        for line in q.stdout.splitlines():
+            jobid, _, comment = line.partition(" ")
+            if comment.startswith("rule_train"):
+                found["job"] = subprocess.run(["scontrol", "show", "job", jobid], capture_output=True, text=True,
+                                              env=env).stdout
+                return
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def cluster_run(slurm, tmp_path_factory):
+    wd = tmp_path_factory.mktemp("slurm-run")
+    env = {**os.environ, "SLURM_CONF": slurm}
+    found, stop = {}, threading.Event()
+    watcher = threading.Thread(target=_watch_a_training_job, args=(env, found, stop), daemon=True)
+    watcher.start()
+    t0 = time.monotonic()
+    r = subprocess.run(_snakemake(wd, env, "--verbose"), capture_output=True, text=True, env=env, timeout=3000,
+                       cwd=REPO)
+    seconds = time.monotonic() - t0
+    stop.set()
+    watcher.join(30)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    print(f"\nthe tiny pipeline through Slurm took {seconds:.0f} s; a training job as Slurm recorded it:\n"
+          f"{found.get('job', '(none seen running)')}")
+    return wd, env, r.stdout + r.stderr, found
+
+
+def test_the_tiny_pipeline_runs_through_slurm_with_one_gpu_per_training_job(cluster_run):
+    wd, _, log, found = cluster_run
+    runs = sorted(wd.glob("runs/*/*/*/*/metrics.json"))
+    assert len(runs) == 26  # (5 + 5 + 3 variants) x 2 seeds
+    for name in ("table1", "table2", "table3", "table4"):
+        for ext in ("md", "csv", "tex"):
+            assert (wd / f"results/tables/{name}.{ext}").stat().st_size > 0
+    assert len(pd.read_csv(wd / "results/tables/per_fold.csv")) == 26
+    assert (wd / "results/tables/claims.md").is_file()
+    figs = sorted(p.name for p in (wd / "results/figures").glob("*.png"))
+    assert figs == ["fig4_confusion.png", "fig5_paces.png", "fig6_losses.png", "fig7_tsne.png", "fig8_excluded.png"]
+    # Every training job went to Slurm asking for one GPU, the preset's time and memory (the
+    # tiny preset has no `jobs`: the defaults); the tables and figures ran on the submit host.
+    want = JOB_DEFAULTS["train"]
+    calls = re.findall(r"sbatch call: (.*)", log)
+    train = [c for c in calls if "rule_train" in c]
+    assert len(train) == 26, calls[:3]
+    assert all(f"-t {want['runtime_min']} --mem {want['mem_mb']} " in c and "--gpus=1" in c for c in train), train[0]
+    assert not any("rule_tables" in c or "rule_fig" in c or "rule_check_data" in c for c in calls)
+    job = found.get("job", "")
+    assert "gres/gpu=1" in job or "gres:gpu:1" in job, found
+    assert f"mem={want['mem_mb']}M" in job and f"TimeLimit=00:{want['runtime_min']}:00" in job
+
+
+def test_a_second_run_through_slurm_has_nothing_to_do(cluster_run):
+    wd, env, _, _ = cluster_run
+    r = subprocess.run(_snakemake(wd, env, "-n"), capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
+    assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr, (r.stdout + r.stderr)[-2000:]
