@@ -8,6 +8,7 @@ gather and a few elementwise operations (no DataLoader, no PIL).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,13 @@ class Part:
     target: torch.Tensor      # long indices into the image tensor
     reference: torch.Tensor | None
     labels: torch.Tensor
+
+
+def n_batches(n: int, batch_size: int) -> int:
+    """Batches of one epoch over ``n`` samples: near-equal ones of at most ``batch_size``, so
+    that no trailing batch of one is left, which BatchNorm cannot normalise. Each is one
+    optimiser step."""
+    return math.ceil(n / batch_size)
 
 
 def resize_images(images: np.ndarray, size: int | None) -> torch.Tensor:

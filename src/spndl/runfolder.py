@@ -11,7 +11,6 @@ run ends with the same numbers as an uninterrupted one.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import torch
 import yaml
 from sklearn.metrics import confusion_matrix
 
+from spndl.batching import n_batches
 from spndl.checkpoint import CheckpointError
 from spndl.checkpoint import load as load_checkpoint
 from spndl.checkpoint import save as save_checkpoint
@@ -192,9 +192,9 @@ class RunFolder:
             "n_test": int(len(labels)),
             "n_train": int(history[-1]["selected"]),
             "epochs": len(history),
-            # Optimiser updates (train.py's near-equal batches): SPL's paces train on fewer samples,
-            # so its runs take fewer steps than a baseline's of the same epochs; the claims say so.
-            "steps": int(sum(math.ceil(h["selected"] / settings["config"]["train"]["batch_size"]) for h in history)),
+            # Optimiser updates: SPL's paces train on fewer samples, so its runs take fewer steps
+            # than a baseline's of the same epochs; the claims say so.
+            "steps": sum(n_batches(h["selected"], settings["config"]["train"]["batch_size"]) for h in history),
             "variant": settings["variant"], "dataset": settings["dataset"], "fold": settings["fold"],
             "seed": settings["config"]["seed"],
             "synthetic": settings["synthetic"],

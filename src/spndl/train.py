@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from spndl.augment import augment_pair
-from spndl.batching import Batches, Part, build_parts
+from spndl.batching import Batches, Part, build_parts, n_batches
 from spndl.config import Config, check_for_variant
 from spndl.data.prepared import Prepared, load_prepared, split_indices
 from spndl.data.records import DataError
@@ -78,12 +78,10 @@ def train_epoch(model: SPNDLNet, opt: torch.optim.Optimizer, batches: Batches, p
     """One pass over ``perm`` (indices into ``part``): returns (summed loss, correct count)."""
     model.train()
     device = batches.device
-    # Near-equal batches: no trailing batch of one, which BatchNorm cannot normalise.
-    n_batches = math.ceil(len(perm) / cfg.train.batch_size)
     # Summed on the device: reading them back every step would stall a GPU once per batch.
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
-    for idx in torch.tensor_split(perm, n_batches):
+    for idx in torch.tensor_split(perm, n_batches(len(perm), cfg.train.batch_size)):
         idx = idx.to(device)
         t, r, y = batches.get(part, idx)
         t, r = augment_pair(t, r, cfg.augment, g_aug)
