@@ -36,9 +36,11 @@ localrules:
     fig6,
     fig7,
     fig8,
+    job_times,
 
 
 rule all:
     input:
         TABLES,
         FIGURES,
+        JOB_TIMES,

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 import textwrap
+import time
 import zipfile
 from pathlib import Path
 
@@ -373,13 +374,56 @@ _KILL_IN_WRITE = textwrap.dedent("""
 # Kind: a run killed during a checkpoint write leaves a temporary file; the next run removes it.
 def test_a_kill_during_a_checkpoint_write_leaves_nothing_after_the_next_run(prepared, tmp_path):
     run = tmp_path / "run"
-    args = ["train", "--data", str(prepared["ckplus"][1]), "--out", str(run), *TRAIN]
+    args = ["train", "--data", str(prepared["ckplus"][1]), "--out", str(run), *TRAIN,
+            "--set", "train.checkpoint_every_s=0"]
     r = subprocess.run([sys.executable, "-c", _KILL_IN_WRITE, "2", *args], capture_output=True, text=True, timeout=300)
     assert r.returncode == -signal.SIGKILL
     assert [p for p in run.iterdir() if is_temporary(p.name)], "the kill should leave the partial write behind"
     assert main(args) == 0
     assert not [p for p in run.iterdir() if is_temporary(p.name)]
     assert (run / "metrics.json").is_file()
+
+
+# Kind: a run killed at random moments under the time-based checkpoint cadence (a checkpoint
+# once 0.4 s have passed: some epochs write one, some do not), once during a checkpoint write,
+# resumes each time and ends with an uninterrupted run's numbers.
+def test_a_run_killed_at_random_moments_ends_as_an_uninterrupted_one(prepared, tmp_path):
+    import random
+
+    spl = ["--variant", "spl", "--fold", "0", "--set", "train.epochs=8", "--set", "train.batch_size=16",
+           "--set", "spl.paces=3", "--set", "spl.step=0.25", "--set", "data.size=32",
+           "--set", "train.checkpoint_every_s=0.4"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+    def cli(run, *pre):
+        return [sys.executable, *pre, "train", "--data", str(prepared["ckplus"][1]), "--out", str(run), *spl]
+
+    full = tmp_path / "full"
+    assert subprocess.run(cli(full, "-m", "spndl"), env=env, capture_output=True, timeout=600).returncode == 0
+    run = tmp_path / "cut"
+    # The first kill: half way through the first checkpoint write.
+    r = subprocess.run(cli(run, "-c", _KILL_IN_WRITE, "1"), env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == -signal.SIGKILL and not (run / "metrics.json").exists()
+    assert [p for p in run.iterdir() if is_temporary(p.name)], "the kill should leave the partial write behind"
+    rng = random.Random(0)
+    for _ in range(3):  # then at random moments within a random epoch
+        proc = subprocess.Popen(cli(run, "-m", "spndl"), env=env, stdout=subprocess.PIPE, text=True)
+        at = rng.randint(1, 4)
+        for line in proc.stdout:
+            if line.startswith("epoch ") and int(line.split()[1].split("/")[0]) >= at:
+                break
+        time.sleep(rng.uniform(0, 0.5))
+        proc.kill()
+        proc.wait(60)
+        proc.stdout.close()
+        assert not (run / "metrics.json").exists(), "the kill came too late to cut the run"
+    last = subprocess.run(cli(run, "-m", "spndl"), env=env, capture_output=True, text=True, timeout=600)
+    assert last.returncode == 0 and "resuming" in last.stdout, last.stdout
+    assert json.loads((run / "metrics.json").read_text()) == json.loads((full / "metrics.json").read_text())
+    pd.testing.assert_frame_equal(pd.read_csv(run / "predictions.csv"), pd.read_csv(full / "predictions.csv"))
+    pd.testing.assert_frame_equal(pd.read_csv(run / "history.csv").drop(columns="seconds"),
+                                  pd.read_csv(full / "history.csv").drop(columns="seconds"))
+    assert not [p for p in run.iterdir() if is_temporary(p.name)]
 
 
 # Kind: prepare killed while writing leaves a temporary folder; the next prepare removes it.

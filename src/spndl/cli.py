@@ -114,6 +114,13 @@ def cmd_tables(a):
     print(f"wrote tables 1-4 and per_fold.csv to {a.out} from {len(a.run)} runs")
 
 
+def cmd_job_times(a):
+    from spndl.report.job_times import write_job_times
+
+    summary = write_job_times(a.benchmark, a.out, a.root)
+    print(f"wrote job_times.csv and job_times.md to {a.out}: {int(summary['jobs'].sum())} jobs")
+
+
 def _run_dir(path: str | None) -> Path | None:
     """A run folder, given as the folder or as its metrics.json."""
     if path is None:
@@ -249,6 +256,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--check", action="append", help="a check-data report (repeatable): deviations are stated")
     s.add_argument("--prepared", action="append", help="a prepared folder (repeatable): sample counts are compared")
     s.set_defaults(func=cmd_tables)
+
+    s = sub.add_parser("job-times", help="one table of the pipeline's job timings from Snakemake benchmark files")
+    s.add_argument("benchmark", nargs="+", help="logs/benchmarks/<rule>/<job>.tsv files")
+    s.add_argument("--root", default="logs/benchmarks", help="the folder holding one folder per rule")
+    s.add_argument("--out", required=True, help="folder for job_times.csv and job_times.md")
+    s.set_defaults(func=cmd_job_times)
 
     s = sub.add_parser("figure", help="one of Figures 4-8 from run folders")
     s.add_argument("figure", choices=["4", "5", "6", "7", "8"])

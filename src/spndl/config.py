@@ -53,6 +53,10 @@ class TrainConfig:
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     amp: bool = True                  # bf16 autocast on CUDA; ignored on the CPU
     pace_checkpoints: bool = False    # keep the model at the start of each pace (for t-SNE, Fig. 7)
+    # checkpoint.pt is written after the first epoch that ends this many seconds after the
+    # last write (and after the last epoch); 0: after every epoch. A killed run resumes from
+    # the last one with the same numbers; a short CPU run writes only its final checkpoint.
+    checkpoint_every_s: float = 300.0
     # A run whose mean training loss in an epoch is not finite, or above this many times
     # log(classes) (the loss of a uniform guess), has diverged: it stops with an error.
     divergence_bound: float = 10.0
@@ -244,6 +248,8 @@ def validate(cfg: Config) -> None:
     _check(len(t.betas) == 2 and all(finite(b) and 0 <= b < 1 for b in t.betas), "train.betas", list(t.betas),
            "two numbers in [0, 1)")
     _check(bool(_DEVICE.match(t.device)), "train.device", t.device, "auto, cpu, cuda or cuda:N")
+    _check(finite(t.checkpoint_every_s) and t.checkpoint_every_s >= 0, "train.checkpoint_every_s",
+           t.checkpoint_every_s, "a finite number of seconds >= 0")
     _check(finite(t.divergence_bound) and t.divergence_bound > 0, "train.divergence_bound", t.divergence_bound,
            "a finite number > 0")
     _check(finite(a.prob) and 0 <= a.prob <= 1, "augment.prob", a.prob, "a probability in [0, 1]")

@@ -2,7 +2,8 @@
 
 The folder receives ``config.yaml`` (exact settings, data checksum, code
 version), ``history.csv`` (one row per epoch), ``spl_selection.csv`` (one row
-per training sample per pace), ``checkpoint.pt`` (written atomically every
+per training sample per pace), ``checkpoint.pt`` (written atomically once
+``train.checkpoint_every_s`` has passed since the last one, and after the last
 epoch), and at the end ``predictions.csv`` and ``metrics.json``. A checkpoint
 holds model, optimizer, RNG states, history and selection, so that a resumed
 run ends with the same numbers as an uninterrupted one.
@@ -36,6 +37,7 @@ RUN_FILES = ("checkpoint.pt", "history.csv", "spl_selection.csv", "predictions.c
 HISTORY_COLUMNS = ["epoch", "pace", "fraction", "selected", "train_loss", "train_accuracy",
                    "test_loss", "test_accuracy", "seconds"]
 SELECTION_COLUMNS = ["pace", "sample_id", "label", "loss", "selected"]
+NOT_DETERMINING = ("checkpoint_every_s",)   # train settings a resume may change
 
 
 class RunError(RuntimeError):
@@ -48,6 +50,13 @@ def run_settings(data: Prepared, variant: str, fold: int | None, cfg: Config, we
     return {"variant": variant, "fold": fold, "dataset": data.info["dataset"],
             "synthetic": data.info.get("synthetic", False), "data_checksum": data.checksum,
             "weights_sha256": weights_sha, "config": cfg.to_dict()}
+
+
+def _determining(settings: dict) -> dict:
+    """The settings without those that cannot change a number (how often to checkpoint), so
+    that a resume may change them."""
+    train = {k: v for k, v in settings["config"].get("train", {}).items() if k not in NOT_DETERMINING}
+    return {**settings, "config": {**settings["config"], "train": train}}
 
 
 def check_run_folder(out: Path) -> None:
@@ -104,7 +113,7 @@ class RunState:
 
 
 class RunFolder:
-    """One run's folder: ``open`` finds where to start, ``save_epoch`` keeps progress,
+    """One run's folder: ``open`` finds where to start, ``save_progress`` and ``save_checkpoint`` keep progress,
     ``finish`` writes the results."""
 
     def __init__(self, out: str | Path, settings: dict, log: Callable[[str], None] = print):
@@ -121,7 +130,7 @@ class RunFolder:
         remove_stale_temporaries(self.out, self.log)
         remove_stale_temporaries(self.out / "paces", self.log)
         ck = read_checkpoint(self.checkpoint, restart_on_change, self.log)
-        if ck is not None and ck["settings"] != self.settings:
+        if ck is not None and _determining(ck["settings"]) != _determining(self.settings):
             if not restart_on_change:
                 raise RunError(f"{self.checkpoint}: checkpoint was made with other settings; "
                                f"use another --out or delete the folder to start over")
@@ -157,13 +166,15 @@ class RunFolder:
         save_checkpoint({"model": model.state_dict(), "pace": pace, "settings": self.settings},
                         self.out / "paces" / f"pace{pace}.pt")
 
-    def save_epoch(self, state: RunState, model: torch.nn.Module, opt: torch.optim.Optimizer,
-                   g_order: torch.Generator, g_aug: torch.Generator, pace: int, last: bool,
-                   selection_changed: bool) -> None:
-        """history.csv, spl_selection.csv (when it changed) and the checkpoint of ``state.epoch``."""
+    def save_progress(self, state: RunState, selection_changed: bool) -> None:
+        """history.csv every epoch, spl_selection.csv when a pace changed it (small files)."""
         _save_csv(self.out / "history.csv", state.history, HISTORY_COLUMNS)
         if selection_changed:
             _save_csv(self.out / "spl_selection.csv", state.selection, SELECTION_COLUMNS)
+
+    def save_checkpoint(self, state: RunState, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                        g_order: torch.Generator, g_aug: torch.Generator, pace: int, last: bool) -> None:
+        """The checkpoint of ``state.epoch``: what a resume needs to end with the same numbers."""
         # The last checkpoint drops the optimizer state (twice the model's size): nothing resumes
         # a finished run, and the runs folder is what DVC versions.
         ck = {"model": model.state_dict(), "optimizer": None if last else opt.state_dict(), "epoch": state.epoch,

@@ -30,6 +30,7 @@ from spndl.model import VARIANTS, SPNDLNet
 from spndl.runfolder import RunError, RunFolder, check_run_folder, run_settings
 from spndl.seeding import generator, stream_seed
 from spndl.spl import SPLSchedule, epoch_plan, select_easy
+from spndl.stopwatch import Stopwatch
 from spndl.weights import init_weights
 
 __all__ = ["DivergedError", "RunError", "pick_device", "predict", "train", "train_epoch"]
@@ -180,38 +181,45 @@ def evaluate(job: Job, cfg: Config, epoch: int, out: Path) -> tuple[float, torch
 
 def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path, cfg: Config,
           on_epoch_end: Callable[[int], None] | None = None, log: Callable[[str], None] = print,
-          device: str | None = None, restart_on_change: bool = False) -> dict:
+          device: str | None = None, restart_on_change: bool = False, stopwatch: Stopwatch | None = None) -> dict:
     """Train ``variant`` on ``fold`` into ``out``; resume if ``out`` holds a checkpoint of the same settings.
 
     ``device`` overrides ``train.device`` for this run only (a leased GPU slot), so a
     run may resume on another GPU. ``restart_on_change``: see ``RunFolder.open``.
+    ``stopwatch`` receives the seconds of each part (benchmarks/profile_job.py).
     Returns the metrics dict also written to ``out/metrics.json``.
     """
     if variant not in VARIANTS:
         raise RunError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     reference_mode, use_spl = VARIANTS[variant]
     check_run_folder(Path(out))
-    data = load_prepared(data_dir)
+    sw = stopwatch or Stopwatch()
+    with sw.part("load data"):
+        data = load_prepared(data_dir)
     cfg = for_dataset(cfg, data.info["dataset"])  # train.epochs null: the paper's for this dataset
     check_for_variant(cfg, use_spl)
     if reference_mode == "neutral" and not data.has_references:
         raise DataError(f"{data.path}: variant {variant} needs a neutral reference per sample; "
                         f"{data.info['dataset']} has none (use a *_wo_neutral variant)")
     device = pick_device(device or cfg.train.device)
-    job = set_up(data, variant, fold, cfg, device)
+    with sw.part("set up model and data"):
+        job = set_up(data, variant, fold, cfg, device)
     run = RunFolder(out, run_settings(data, variant, fold, cfg, job.weights), log)
     # Without SPL: one pace of all samples, no warm-up. Pace 0 is SPL's warm-up, on all samples.
     schedule = cfg.spl if use_spl else SPLSchedule(start=1.0, step=0.0, paces=1, warmup_epochs=0)
     pace_of_epoch = epoch_plan(cfg.train.epochs, schedule)
-    state, ck = run.open(len(job.train_labels), restart_on_change)
+    with sw.part("resume"):
+        state, ck = run.open(len(job.train_labels), restart_on_change)
+        if ck is not None:
+            run.restore(ck, job.model, job.opt, job.g_order, job.g_aug)
     start_epoch = state.epoch + 1
     if ck is not None:
-        run.restore(ck, job.model, job.opt, job.g_order, job.g_aug)
         log(f"{run.out} has finished all {cfg.train.epochs} epochs; rewriting its outputs"
             if start_epoch > cfg.train.epochs else
             f"resuming {run.out} at epoch {start_epoch} (pace {pace_of_epoch[start_epoch - 1]})")
     run.write_config(data, device)
 
+    last_checkpoint = time.monotonic()
     for epoch in range(start_epoch, cfg.train.epochs + 1):
         t0 = time.perf_counter()
         pace = pace_of_epoch[epoch - 1]
@@ -221,13 +229,17 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
             state.selected = np.ones(len(job.train_labels), bool)  # the warm-up: all samples, nothing scored
         elif pace_starts:
             if cfg.train.pace_checkpoints and use_spl:
-                run.save_pace_model(job.model, pace)
-            state.selected = select_pace(job, cfg, use_spl, fraction, pace, epoch, run.out, state.selection)
+                with sw.part("pace models (Fig. 7)"):
+                    run.save_pace_model(job.model, pace)
+            with sw.part("SPL scoring" if use_spl else "selection"):
+                state.selected = select_pace(job, cfg, use_spl, fraction, pace, epoch, run.out, state.selection)
         pool = torch.as_tensor(np.flatnonzero(state.selected))
         perm = pool[torch.randperm(len(pool), generator=job.g_order)]
-        loss_sum, correct = train_epoch(job.model, job.opt, job.batches, job.train_part, perm, cfg, job.g_aug)
+        with sw.part("training steps"):
+            loss_sum, correct = train_epoch(job.model, job.opt, job.batches, job.train_part, perm, cfg, job.g_aug)
         check_divergence(loss_sum / len(perm), epoch, len(data.classes), cfg, run.out)
-        test_loss, probs, test_acc = evaluate(job, cfg, epoch, run.out)
+        with sw.part("evaluation (test set, every epoch)"):
+            test_loss, probs, test_acc = evaluate(job, cfg, epoch, run.out)
         state.history.append({"epoch": epoch, "pace": pace, "fraction": fraction, "selected": int(state.selected.sum()),
                               "train_loss": loss_sum / len(perm), "train_accuracy": correct / len(perm),
                               "test_loss": test_loss, "test_accuracy": test_acc,
@@ -235,8 +247,15 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
         log(f"epoch {epoch}/{cfg.train.epochs} pace {pace} selected {int(state.selected.sum())} "
             f"loss {loss_sum / len(perm):.4f} test acc {test_acc:.4f}")
         state.epoch = epoch
-        run.save_epoch(state, job.model, job.opt, job.g_order, job.g_aug, pace, last=epoch == cfg.train.epochs,
-                       selection_changed=pace_starts or epoch == start_epoch)
+        last = epoch == cfg.train.epochs
+        with sw.part("history and selection files"):
+            run.save_progress(state, selection_changed=pace_starts or epoch == start_epoch)
+        # A resume replays the epochs since the last checkpoint exactly, so checkpoints need
+        # only bound the work a kill loses (every epoch's ~130 MB cost a CPU run a tenth of it).
+        if last or time.monotonic() - last_checkpoint >= cfg.train.checkpoint_every_s:
+            with sw.part("checkpoints"):
+                run.save_checkpoint(state, job.model, job.opt, job.g_order, job.g_aug, pace, last)
+            last_checkpoint = time.monotonic()
         if on_epoch_end is not None:
             on_epoch_end(epoch)
 
@@ -244,5 +263,6 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
         raise RunError(f"{run.out}: no epoch was run")
     if start_epoch > cfg.train.epochs:  # nothing trained now: evaluate the restored model
         probs = evaluate(job, cfg, cfg.train.epochs, run.out)[1]
-    return run.finish(probs, job.test_part.labels.cpu().numpy(), job.test_part.rows, data,
-                      job.batches.images.shape[-1], state.history)
+    with sw.part("predictions and metrics"):
+        return run.finish(probs, job.test_part.labels.cpu().numpy(), job.test_part.rows, data,
+                          job.batches.images.shape[-1], state.history)

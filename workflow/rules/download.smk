@@ -6,6 +6,8 @@
 rule synth:
     output:
         directory(SYNTH),
+    benchmark:
+        f"{BENCH}/synth.tsv",
     log:
         "logs/synth.log",
     params:
@@ -22,6 +24,8 @@ rule acquire:
     output:
         tree=directory(RAW),
         archives=directory(ARCHIVES),
+    benchmark:
+        f"{BENCH}/acquire/{{dataset}}.tsv",
     log:
         "logs/acquire/{dataset}.log",
     params:

@@ -11,6 +11,8 @@ rule tables:
         [report(t, category="Claims", caption="../report/claims.rst") if t.endswith("claims.csv") else
          report(t, category="Tables", caption="../report/tables.rst") if t.endswith(".csv") else t
          for t in TABLES],
+    benchmark:
+        f"{BENCH}/tables.tsv",
     log:
         "logs/tables.log",
     params:
@@ -27,6 +29,8 @@ rule evidence:
         [f"{r}/metrics.json" for r in evidence_runs()],
     output:
         EVIDENCE,
+    benchmark:
+        f"{BENCH}/evidence.tsv",
     log:
         "logs/evidence.log",
     params:
@@ -34,3 +38,18 @@ rule evidence:
         out=EVIDENCE_DIR,
     shell:
         "spndl evidence {params.runs} --out {params.out} > {log} 2>&1"
+
+
+# Snakemake's own timing of every job above, as one table: where the pipeline's time goes.
+rule job_times:
+    input:
+        benchmarks(),
+    output:
+        JOB_TIMES,
+    log:
+        "logs/job_times.log",
+    params:
+        out=TABLE_DIR,
+        root=BENCH,
+    shell:
+        "spndl job-times {input} --root {params.root} --out {params.out} > {log} 2>&1"

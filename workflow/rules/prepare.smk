@@ -7,6 +7,8 @@ rule check_data:
         raw_input,
     output:
         CHECK,
+    benchmark:
+        f"{BENCH}/check_data/{{dataset}}.tsv",
     log:
         "logs/check/{dataset}.log",
     params:
@@ -24,6 +26,8 @@ rule prepare:
         check=CHECK,
     output:
         directory(PREPARED),
+    benchmark:
+        f"{BENCH}/prepare/{{dataset}}.tsv",
     log:
         "logs/prepare/{dataset}.log",
     params:

@@ -6,6 +6,8 @@ rule fig4:
         [f"{r}/metrics.json" for r in fig4_runs()],
     output:
         report(f"{FIG_DIR}/fig4_confusion.png", category="Figures", caption="../report/fig4.rst"),
+    benchmark:
+        f"{BENCH}/fig4.tsv",
     log:
         "logs/figures/fig4.log",
     params:
@@ -19,6 +21,8 @@ rule fig5:
         **{v: f"{oulu_run(v)}/metrics.json" for v in ("spl", "spndl", "baseline", "ndf")},
     output:
         report(f"{FIG_DIR}/fig5_paces.png", category="Figures", caption="../report/fig5.rst"),
+    benchmark:
+        f"{BENCH}/fig5.tsv",
     log:
         "logs/figures/fig5.log",
     shell:
@@ -32,6 +36,8 @@ rule fig6:
         without_spl=f"{raf_run('ndf_wo_neutral')}/metrics.json",
     output:
         report(f"{FIG_DIR}/fig6_losses.png", category="Figures", caption="../report/fig6.rst"),
+    benchmark:
+        f"{BENCH}/fig6.tsv",
     log:
         "logs/figures/fig6.log",
     shell:
@@ -46,6 +52,8 @@ rule fig7:
     output:
         fig=report(f"{FIG_DIR}/fig7_tsne.png", category="Figures", caption="../report/fig7.rst"),
         features=directory(f"{FIG_DIR}/fig7_tsne_features"),  # the NDFs of each pace that the t-SNE embeds
+    benchmark:
+        f"{BENCH}/fig7.tsv",
     log:
         "logs/figures/fig7.log",
     params:
@@ -62,6 +70,8 @@ rule fig8:
         data=PREPARED.format(dataset="rafdb"),
     output:
         report(f"{FIG_DIR}/fig8_excluded.png", category="Figures", caption="../report/fig8.rst"),
+    benchmark:
+        f"{BENCH}/fig8.tsv",
     log:
         "logs/figures/fig8.log",
     shell:

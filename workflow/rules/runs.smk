@@ -33,6 +33,19 @@ if has("rafdb", "ndf_wo_neutral", "spndl_wo_neutral"):
     FIGURES += [f"{FIG_DIR}/fig6_losses.png", f"{FIG_DIR}/fig8_excluded.png"]
 
 
+JOB_TIMES = [f"{TABLE_DIR}/job_times.csv", f"{TABLE_DIR}/job_times.md"]
+
+
+def benchmarks():
+    """The benchmark file of every job that the tables and figures need (job_times)."""
+    out = [f"{BENCH}/synth.tsv"] if any(synthetic(d) for d in DATASETS) else []
+    out += [f"{BENCH}/acquire/{d}.tsv" for d in DATASETS if not synthetic(d)]
+    out += [f"{BENCH}/{rule}/{d}.tsv" for rule in ("check_data", "prepare") for d in DATASETS]
+    out += [f"{BENCH}/train/{r.removeprefix('runs/')}.tsv" for r in run_dirs()]
+    out += [f"{BENCH}/tables.tsv"] + [f"{BENCH}/{os.path.basename(f).split('_')[0]}.tsv" for f in FIGURES]
+    return out
+
+
 def fig4_runs(wildcards=None):
     return [r for d in FIG4_DATASETS for r in run_dirs(d, REGISTRY[d].ours)]
 

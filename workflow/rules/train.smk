@@ -7,6 +7,8 @@ rule train:
         PREPARED,
     output:
         METRICS,
+    benchmark:
+        f"{BENCH}/train/{{dataset}}/{{variant}}/{{fold}}/seed{{seed}}.tsv",
     log:
         "logs/train/{dataset}/{variant}/{fold}/seed{seed}.log",
     params:

@@ -61,6 +61,37 @@ def _ellipse(img, centre, axes, angle, color):
     cv2.ellipse(img, c, a, float(np.degrees(angle)), 0, 360, color, -1, cv2.LINE_AA, _SHIFT)
 
 
+def _box(points: np.ndarray, margin: float, height: int, width: int) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): the pixels within ``margin`` of the points' bounding box, clipped to
+    the frame. Whole pixels: a drawing shifted by them rasterises exactly as in the frame."""
+    p = np.asarray(points, np.float64).reshape(-1, 2)
+    x0, y0 = np.floor(p.min(0) - margin).astype(int)
+    x1, y1 = np.ceil(p.max(0) + margin).astype(int) + 1
+    return max(y0, 0), min(y1, height), max(x0, 0), min(x1, width)
+
+
+def _blur_radius(sigma: float) -> int:
+    """Pixels that cv2.GaussianBlur reaches on float images (a kernel of 8 sigma + 1), and one more."""
+    return int(np.ceil(4 * sigma)) + 1
+
+
+def _blurred_ellipse(centre, axes, angle, sigma, height, width) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A filled ellipse of 1s on 0s, Gaussian-blurred, and its box in the frame: the pixels
+    of a full-frame pass within the box, all zero outside it. A box inside the frame is
+    blurred with zeros beyond its edges, as the frame's zeros are; one that meets the frame's
+    edge keeps OpenCV's reflection there and a margin that the reflection cannot reach past."""
+    reach = max(axes) + _blur_radius(sigma) + 1
+    box = _box(centre, reach, height, width)
+    inside = box[0] > 0 and box[2] > 0 and box[1] < height and box[3] < width
+    if not inside:
+        box = _box(centre, reach + _blur_radius(sigma), height, width)
+    y0, y1, x0, x1 = box
+    shade = np.zeros((y1 - y0, x1 - x0), np.float32)
+    _ellipse(shade, np.asarray(centre) - [x0, y0], axes, angle, 1.0)
+    border = cv2.BORDER_CONSTANT if inside else cv2.BORDER_DEFAULT
+    return cv2.GaussianBlur(shade, (0, 0), sigma, borderType=border), box
+
+
 def render(shape: np.ndarray, idt: Identity, aus: dict[str, float], pose: Pose,
            height: int, width: int, rng: np.random.Generator) -> np.ndarray:
     """An RGB float image in [0, 1] of shape (height, width, 3).
@@ -87,11 +118,13 @@ def render(shape: np.ndarray, idt: Identity, aus: dict[str, float], pose: Pose,
     t = np.linspace(0, np.pi, 15)
     forehead = pose.apply(np.c_[np.cos(t) * shape[16, 0] * 1.0, shape[16, 1] - 0.95 * np.sin(t)])
     _poly(img, np.r_[P[JAW], forehead], skin)
-    # Soft side shading gives the oval relief, which cascade detectors respond to.
-    shade = np.zeros((height, width), np.float32)
-    _ellipse(shade, centre + up * -0.15 * s, (0.75 * s, 1.05 * s), roll, 1.0)
-    shade = cv2.GaussianBlur(shade, (0, 0), 0.25 * s)
-    img *= (0.82 + 0.18 * shade)[..., None]
+    # Soft side shading gives the oval relief, which cascade detectors respond to. Blurred
+    # in the box that the blur reaches; elsewhere the factor is that of a zero shade.
+    shade, (y0, y1, x0, x1) = _blurred_ellipse(centre + up * -0.15 * s, (0.75 * s, 1.05 * s), roll, 0.25 * s,
+                                               height, width)
+    inside = img[y0:y1, x0:x1] * (0.82 + 0.18 * shade)[..., None]
+    img *= np.float32(0.82)
+    img[y0:y1, x0:x1] = inside
 
     dark = lambda f: skin * f  # noqa: E731
     # Wrinkles: identity lines plus AU-driven furrows.
@@ -121,13 +154,19 @@ def render(shape: np.ndarray, idt: Identity, aus: dict[str, float], pose: Pose,
         e = P[eye]
         c = e.mean(0)
         _ellipse(img, c + up * 0.08 * s, (0.2 * s, 0.09 * s), roll, dark(0.88))
-        mask = np.zeros((height, width), np.float32)
-        _poly(mask, e, 1.0)
-        eye_img = np.empty_like(img)
+        # Sclera and iris blended in through the lid polygon's mask, within the eye's box only
+        # (outside it the mask is zero and the blend leaves the pixels as they are).
+        y0, y1, x0, x1 = _box(e, 2, height, width)
+        origin = np.array([x0, y0])
+        mask = np.zeros((y1 - y0, x1 - x0), np.float32)
+        _poly(mask, e - origin, 1.0)
+        eye_img = np.empty((y1 - y0, x1 - x0, 3), np.float32)
         eye_img[:] = (0.92, 0.92, 0.9)
         r = 0.065 * s
-        cv2.circle(eye_img, tuple(int(round(v * _ONE)) for v in c), int(r * _ONE), (0.15, 0.1, 0.08), -1, cv2.LINE_AA, _SHIFT)
-        img[:] = img * (1 - mask[..., None]) + eye_img * mask[..., None]
+        cv2.circle(eye_img, tuple(int(round(v * _ONE)) for v in c - origin), int(r * _ONE), (0.15, 0.1, 0.08), -1,
+                   cv2.LINE_AA, _SHIFT)
+        box = img[y0:y1, x0:x1]
+        box[:] = box * (1 - mask[..., None]) + eye_img * mask[..., None]
         cv2.polylines(img, [_pts(np.r_[e, e[:1]])], False, (0.1, 0.08, 0.07), max(1, int(0.015 * s)), cv2.LINE_AA, _SHIFT)
     for brow in (BROW_R, BROW_L):
         _line(img, P[brow], (idt.brow_dark,) * 3, 0.07 * s)
