@@ -11,11 +11,18 @@ On a machine with a GPU this script:
    pace checkpoints, then the same run interrupted after epoch 3 and resumed, and
    exports features of a pace checkpoint on the GPU;
 3. turns the measured rates into the expected time of the paper's runs on one GPU
-   (Tables 1-4: the paper's sample counts, 250 or 150 epochs, 10 folds).
+   (Tables 1-4: the paper's sample counts, 250 or 150 epochs, 10 folds);
+4. packs 1, 2, 4 and 8 concurrent ``spndl train`` jobs (CK+ folds, the paper's
+   settings, ``--jobs-per-device N``) onto the one GPU and prints their aggregate
+   training pairs/s, each job's own rate and the end-to-end wall time, and the
+   paper's time with the fastest packing; fused Adam is timed beside the default;
+5. with ``--full-fold``: the five CK+ variants of fold 0 at the paper's 250 epochs,
+   end to end with the fastest packing, measured against the estimate.
 
 Usage:
 
-    python benchmarks/cuda_check.py [--work DIR] [--epochs 3] [--run-epochs 6]
+    python benchmarks/cuda_check.py [--work DIR] [--epochs 3] [--run-epochs 6] [--pack 1 2 4 8]
+                                    [--pack-epochs 20] [--full-fold]
 
 Synthetic CK+ ('small') is generated and prepared at 224 px under --work.
 """
@@ -149,12 +156,60 @@ def check_runs(work: Path, run_epochs: int) -> None:
     print(f"   features of {paces[-1].name} on the GPU: exit {r.returncode}: {(r.stdout + r.stderr).strip()[-300:]}")
 
 
+def launch_jobs(work: Path, jobs: list[tuple[str, int]], per_device: int, sets: list[str], tag: str) -> dict:
+    """Start every (variant, fold) job at once on GPU 0 (``per_device`` may share it) and wait.
+    Returns the wall time, the training pairs of all jobs and the summed epoch seconds."""
+    out = work / "pack" / tag
+    procs = []
+    t0 = time.perf_counter()
+    for variant, fold in jobs:
+        run = out / f"{variant}-fold{fold}"
+        cmd = [sys.executable, "-m", "spndl.cli", "train", "--data", str(work / "prepared"), "--variant", variant,
+               "--fold", str(fold), "--out", str(run), "--gpu-slots", "1", "--jobs-per-device", str(per_device),
+               "--lock-dir", str(out / "locks"), *[x for s in sets for x in ("--set", s)]]
+        procs.append((run, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
+    failed = [(run, p.communicate()[1][-400:]) for run, p in procs if p.wait() != 0]
+    wall = time.perf_counter() - t0
+    if failed:
+        raise RuntimeError(f"{len(failed)} packed job(s) failed: {failed[0]}")
+    pairs = epoch_s = 0.0
+    for run, _ in procs:
+        h = np.genfromtxt(run / "history.csv", delimiter=",", names=True)
+        pairs += float(np.sum(h["selected"]))
+        epoch_s += float(np.sum(h["seconds"]))
+    return {"wall": wall, "pairs": pairs, "epoch_s": epoch_s, "jobs": len(jobs)}
+
+
+def packing(work: Path, ns: list[int], epochs: int) -> dict:
+    """Aggregate training pairs/s of N concurrent CK+ baseline/NDF jobs on one GPU."""
+    print(f"\n4. packing: N concurrent spndl train jobs (CK+, spndl, {epochs} epochs, batch 128, bf16) on one GPU")
+    print(f"   {'N':>3s} {'aggregate pairs/s':>18s} {'per job':>9s} {'wall s':>7s} {'start-up share':>15s}")
+    out = {}
+    for n in ns:
+        r = launch_jobs(work, [("spndl", k % 10) for k in range(n)], n, [f"train.epochs={epochs}"], f"n{n}")
+        # Aggregate over the training epochs (history.csv's seconds, which overlap across jobs):
+        # the pairs of all jobs over the time the slowest one trained.
+        train_span = r["epoch_s"] / n
+        out[n] = {"aggregate": r["pairs"] / train_span, "per_job": r["pairs"] / r["epoch_s"], "wall": r["wall"],
+                  "startup_share": 1 - train_span / r["wall"]}
+        o = out[n]
+        print(f"   {n:3d} {o['aggregate']:18.1f} {o['per_job']:9.1f} {o['wall']:7.1f} {o['startup_share']:15.0%}")
+    fused = launch_jobs(work, [("spndl", 0)], 1, [f"train.epochs={epochs}", "train.fused_adam=true"], "fused")
+    print(f"   fused Adam, one job: {fused['pairs'] / fused['epoch_s']:.1f} pairs/s "
+          f"(default Adam: {out[min(out)]['per_job']:.1f})")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default="build/cuda-check")
     ap.add_argument("--epochs", type=int, default=3, help="timed epochs per variant")
     ap.add_argument("--run-epochs", type=int, default=6, help="epochs of the spndl train runs")
     ap.add_argument("--size", type=int, default=224, help="image size (the paper: 224)")
+    ap.add_argument("--pack", type=int, nargs="*", default=[1, 2, 4, 8], help="concurrent jobs to time (4.)")
+    ap.add_argument("--pack-epochs", type=int, default=20, help="epochs of each packed job")
+    ap.add_argument("--full-fold", action="store_true",
+                    help="5.: all five CK+ variants of fold 0 at 250 epochs, measured against the estimate")
     ap.add_argument("--repeat", type=int, default=8,
                     help="the timed epochs go over the training pairs this many times, so that an epoch has "
                          "as many batches as the paper's CK+ folds and more")
@@ -202,7 +257,24 @@ def main():
     for ds, h in hours.items():
         p = runs[ds]
         print(f"   {ds:7s} {len(p['variants'])} variants x {p['runs']} folds x {p['epochs']} epochs: {h:6.2f} h")
-    print(f"   all: {sum(hours.values()):.2f} h")
+    print(f"   all: {sum(hours.values()):.2f} h (one job at a time)")
+
+    if not a.pack:
+        return
+    packed = packing(work, a.pack, a.pack_epochs)
+    best = max(packed, key=lambda n: packed[n]["aggregate"])
+    gain = packed[best]["aggregate"] / packed[min(packed)]["per_job"]
+    print(f"   fastest packing: {best} jobs per GPU, {gain:.2f}x one job's rate; the paper's runs with it: "
+          f"{sum(hours.values()) / gain:.2f} h (compute.gpu_jobs_per_device: {best}, --resources gpu={best})")
+    if a.full_fold:
+        ck = runs["ckplus"]
+        # This data's fold 0 (the synthetic CK+ is smaller than the real one), at the rates above.
+        n_train, n_test = len(rows) // a.repeat, len(test_rows) // a.repeat
+        estimate = sum(ck["epochs"] * (n_train / measured[v]["train_pairs_per_s"] + n_test /
+                                       measured[v]["eval_pairs_per_s"]) for v in ck["variants"]) / gain
+        print(f"\n5. CK+ fold 0, all {len(ck['variants'])} variants at {ck['epochs']} epochs, {best} per GPU")
+        r = launch_jobs(work, [(v, 0) for v in ck["variants"]], best, ["train.pace_checkpoints=false"], "full-fold")
+        print(f"   measured {r['wall']:.0f} s end to end; estimated {estimate:.0f} s of training from the rates")
 
 
 if __name__ == "__main__":

@@ -173,3 +173,16 @@ def test_equal_losses_are_broken_by_seeded_keys_not_manifest_order(prepared, tmp
     assert any(o != sorted(o, reverse=True) for o in orders)  # not the first half of each class
     train(data, "spndl_wo_neutral", 0, tmp_path / "b", cfg, log=_quiet)
     assert first.equals(pd.read_csv(tmp_path / "b/spl_selection.csv").query("pace == 1"))  # and repeatable
+
+
+def test_fused_adam_is_a_setting_that_reaches_the_optimiser(prepared, tmp_path):
+    from spndl.data.prepared import load_prepared
+    from spndl.train import set_up
+
+    _, data = prepared["ckplus"]
+    fused = set_up(load_prepared(data), "baseline", 0, _cfg("train.fused_adam=true"), torch.device("cpu"))
+    plain = set_up(load_prepared(data), "baseline", 0, _cfg(), torch.device("cpu"))
+    assert fused.opt.defaults["fused"] is True and not plain.opt.defaults["fused"]
+    m = train(data, "baseline", 0, tmp_path / "f", _cfg("train.fused_adam=true", "train.epochs=2"), log=_quiet)
+    assert 0 <= m["accuracy"] <= 1
+    assert yaml.safe_load((tmp_path / "f/config.yaml").read_text())["config"]["train"]["fused_adam"] is True

@@ -53,6 +53,10 @@ class TrainConfig:
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     amp: bool = True                  # bf16 autocast on CUDA; ignored on the CPU
     pace_checkpoints: bool = False    # keep the model at the start of each pace (for t-SNE, Fig. 7)
+    # torch's fused Adam: one kernel for all parameters instead of one per tensor. Faster on a
+    # GPU (benchmarks/cuda_check.py measures it); the numbers differ from the default's in the
+    # last bits, which training amplifies, so it is off unless chosen.
+    fused_adam: bool = False
     # checkpoint.pt is written after the first epoch that ends this many seconds after the
     # last write (and after the last epoch); 0: after every epoch. A killed run resumes from
     # the last one with the same numbers; a short CPU run writes only its final checkpoint.

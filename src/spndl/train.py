@@ -82,8 +82,8 @@ def train_epoch(model: SPNDLNet, opt: torch.optim.Optimizer, batches: Batches, p
     # Summed on the device: reading them back every step would stall a GPU once per batch.
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
-    for idx in torch.tensor_split(perm, n_batches(len(perm), cfg.train.batch_size)):
-        idx = idx.to(device)
+    # The epoch's order goes to the device once: a copy per batch would make a GPU wait on the host.
+    for idx in torch.tensor_split(perm.to(device), n_batches(len(perm), cfg.train.batch_size)):
         t, r, y = batches.get(part, idx)
         t, r = augment_pair(t, r, cfg.augment, g_aug)
         with _autocast(device, cfg.train.amp):
@@ -144,7 +144,9 @@ def set_up(data: Prepared, variant: str, fold: int | None, cfg: Config, device: 
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, betas=tuple(cfg.train.betas))
+    # fused: one kernel updates every parameter (faster on a GPU; not bit-identical to the default).
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, betas=tuple(cfg.train.betas),
+                           fused=True if cfg.train.fused_adam else None)
     g_order = generator(cfg.seed, fold_key, "order")
     g_aug = generator(cfg.seed, fold_key, "augment", device)
     batches, train_part, test_part = build_parts(data, train_rows, test_rows, device, reference_mode, cfg, fold_key)
