@@ -93,6 +93,33 @@ def cmd_train(a):
     print(json.dumps({k: m[k] for k in ("variant", "dataset", "fold", "accuracy", "n_test")}))
 
 
+def cmd_predict(a):
+    from spndl.predict import Predictor, image_files, write_rows
+
+    if sum(x is not None for x in (a.image, a.folder, a.video)) != 1:
+        raise ConfigError("spndl predict: give exactly one of --image, --folder, --video")
+    p = Predictor(a.checkpoint, device=a.device, detect=not a.no_detect, batch_size=a.batch_size)
+    if a.video:
+        rows = p.predict_video(a.video, every=a.every, neutral=a.neutral)
+    else:
+        rows = p.predict(a.image or image_files(a.folder), neutral=a.neutral)
+    if a.out:
+        write_rows(rows, a.out, force=a.force)
+        faces = sum(r["status"] == "ok" for r in rows)
+        print(f"wrote {len(rows)} rows ({faces} faces, {len(rows) - faces} no_face) to {a.out}")
+    else:
+        import pandas as pd
+
+        pd.DataFrame(rows).to_csv(sys.stdout, index=False)
+
+
+def cmd_export(a):
+    from spndl.export import export_onnx
+
+    r = export_onnx(a.checkpoint, a.out, force=a.force)
+    print(f"wrote {r['path']} ({r['bytes'] / 2**20:.1f} MiB; inputs {', '.join(r['inputs'])})")
+
+
 def cmd_features(a):
     from spndl.features import export_features
 
@@ -234,6 +261,26 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs-per-device", type=int, default=1,
                    help="training jobs that may share one GPU (small jobs do not fill a large GPU)")
     s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("predict", help="classify the expressions of photos, a folder or a video with a trained run")
+    s.add_argument("--checkpoint", required=True, help="a finished run folder (or its checkpoint.pt)")
+    s.add_argument("--image", nargs="+", help="photo file(s)")
+    s.add_argument("--folder", help="every photo directly in this folder")
+    s.add_argument("--video", help="a video file (every --every-th frame)")
+    s.add_argument("--every", type=_positive(int), default=1, help="with --video: classify every N-th frame")
+    s.add_argument("--neutral", help="a neutral photo of the same person (NDF and SPNDL variants only)")
+    s.add_argument("--no-detect", action="store_true", help="the photos are face crops already: no face detector")
+    s.add_argument("--out", help=".csv or .json (default: CSV on standard output)")
+    s.add_argument("--force", action="store_true", help="replace an existing --out file")
+    s.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    s.add_argument("--batch-size", type=_positive(int), default=64)
+    s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("export", help="write a trained run as an ONNX graph with its preprocessing in the metadata")
+    s.add_argument("--checkpoint", required=True, help="a finished run folder (or its checkpoint.pt)")
+    s.add_argument("--out", required=True, help="the .onnx file")
+    s.add_argument("--force", action="store_true", help="replace an existing file")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("features", help="export pooled features or NDFs of a checkpoint")
     s.add_argument("--checkpoint", required=True)

@@ -4,7 +4,7 @@ The folder receives ``config.yaml`` (exact settings, data checksum, code
 version), ``history.csv`` (one row per epoch), ``spl_selection.csv`` (one row
 per training sample per pace), ``checkpoint.pt`` (written atomically once
 ``train.checkpoint_every_s`` has passed since the last one, and after the last
-epoch), and at the end ``predictions.csv`` and ``metrics.json``. A checkpoint
+epoch), and at the end ``predictions.csv``, ``metrics.json`` and ``MODEL_CARD.md``. A checkpoint
 holds model, optimizer, RNG states, history and selection, so that a resumed
 run ends with the same numbers as an uninterrupted one.
 """
@@ -31,9 +31,11 @@ from spndl.checkpoint import save as save_checkpoint
 from spndl.config import Config
 from spndl.data.prepared import Prepared
 from spndl.fsutil import atomic_path, is_temporary, remove_stale_temporaries, write_text
+from spndl.model_card import model_card
 from spndl.provenance import code_version
 
-RUN_FILES = ("checkpoint.pt", "history.csv", "spl_selection.csv", "predictions.csv", "metrics.json", "config.yaml")
+RUN_FILES = ("checkpoint.pt", "history.csv", "spl_selection.csv", "predictions.csv", "metrics.json", "config.yaml",
+             "MODEL_CARD.md")
 HISTORY_COLUMNS = ["epoch", "pace", "fraction", "selected", "train_loss", "train_accuracy",
                    "test_loss", "test_accuracy", "seconds"]
 SELECTION_COLUMNS = ["pace", "sample_id", "label", "loss", "selected"]
@@ -224,6 +226,7 @@ class RunFolder:
             "weights_sha256": settings["weights_sha256"],
         }
         write_text(self.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        write_text(self.out / "MODEL_CARD.md", model_card(metrics, settings, self.out))
         return metrics
 
 

@@ -1,5 +1,6 @@
 # One training job per dataset, variant, fold and seed; each holds one GPU where there is one.
-# Only metrics.json is declared: the checkpoint survives a killed job, and the rerun resumes.
+# Only metrics.json and the model card are declared: the checkpoint survives a killed job, and the
+# rerun resumes.
 
 
 rule train:
@@ -7,6 +8,9 @@ rule train:
         PREPARED,
     output:
         METRICS,
+        # What the model is, what it scored and how to use it (spndl predict, spndl export).
+        report(RUN + "/MODEL_CARD.md", category="Model cards",
+               labels={"dataset": "{dataset}", "variant": "{variant}", "fold": "{fold}", "seed": "{seed}"}),
     benchmark:
         f"{BENCH}/train/{{dataset}}/{{variant}}/{{fold}}/seed{{seed}}.tsv",
     log:
