@@ -124,6 +124,17 @@ def test_figures_are_valid_pngs_and_the_report_is_built(workdir):
     snakemake(workdir, "--report", "results/report.html")
     html = (workdir / "results/report.html").read_text()
     assert "fig7_tsne.png" in html and "table1.csv" in html
+    # Every run's model card is linked from the report.
+    cards = sorted(workdir.glob("runs/*/*/*/*/MODEL_CARD.md"))
+    assert len(cards) == 26 and html.count("MODEL_CARD.md") >= 26
+
+
+def test_job_times_cover_every_job_of_the_dag(workdir):
+    jobs = pd.read_csv(workdir / "results/tables/job_times.csv")
+    counts = jobs["rule"].value_counts().to_dict()
+    assert counts == {"train": 26, "check_data": 3, "prepare": 3, "synth": 1, "tables": 1, "fig4": 1, "fig5": 1,
+                      "fig6": 1, "fig7": 1, "fig8": 1}
+    assert (jobs["seconds"] > 0).all() and "| train | 26 |" in (workdir / "results/tables/job_times.md").read_text()
 
 
 def test_a_second_run_has_nothing_to_do(workdir):

@@ -390,7 +390,7 @@ def test_a_kill_during_a_checkpoint_write_leaves_nothing_after_the_next_run(prep
 def test_a_run_killed_at_random_moments_ends_as_an_uninterrupted_one(prepared, tmp_path):
     import random
 
-    spl = ["--variant", "spl", "--fold", "0", "--set", "train.epochs=8", "--set", "train.batch_size=16",
+    spl = ["--variant", "spl", "--fold", "0", "--set", "train.epochs=12", "--set", "train.batch_size=16",
            "--set", "spl.paces=3", "--set", "spl.step=0.25", "--set", "data.size=32",
            "--set", "train.checkpoint_every_s=0.4"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -408,9 +408,11 @@ def test_a_run_killed_at_random_moments_ends_as_an_uninterrupted_one(prepared, t
     rng = random.Random(0)
     for _ in range(3):  # then at random moments within a random epoch
         proc = subprocess.Popen(cli(run, "-m", "spndl"), env=env, stdout=subprocess.PIPE, text=True)
-        at = rng.randint(1, 4)
+        at = rng.randint(2, 4)
+        # Killed in or after epoch `at`, once a checkpoint of this cadence exists to resume from.
         for line in proc.stdout:
-            if line.startswith("epoch ") and int(line.split()[1].split("/")[0]) >= at:
+            if line.startswith("epoch ") and int(line.split()[1].split("/")[0]) >= at and \
+                    (run / "checkpoint.pt").exists():
                 break
         time.sleep(rng.uniform(0, 0.5))
         proc.kill()
