@@ -119,6 +119,8 @@ def test_bad_inputs_are_clear_errors_that_name_the_file(runs, tmp_path, capsys):
     assert f"{base}: variant baseline uses no neutral photo; leave out --neutral {photo}" in _err(capsys)
     assert main(["predict", "--checkpoint", str(ndf), "--image", str(photo), "--no-detect"]) == 2
     assert f"{ndf}: variant ndf classifies the difference to a neutral photo" in _err(capsys)
+    assert main(["predict", "--checkpoint", str(ndf), "--image", str(photo), "--neutral", str(photo)]) == 2
+    assert f"{photo}: the detector finds no face in the neutral image" in _err(capsys)
     # A folder whose checkpoint is another variant's than its metrics say.
     mixed = tmp_path / "mixed"
     mixed.mkdir()
