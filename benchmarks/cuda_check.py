@@ -33,6 +33,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -159,7 +160,8 @@ def check_runs(work: Path, run_epochs: int) -> None:
 def launch_jobs(work: Path, jobs: list[tuple[str, int]], per_device: int, sets: list[str], tag: str) -> dict:
     """Start every (variant, fold) job at once on GPU 0 (``per_device`` may share it) and wait.
     Returns the wall time, the training pairs of all jobs and the summed epoch seconds."""
-    out = work / "pack" / tag
+    (work / "pack").mkdir(parents=True, exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix=f"{tag}-", dir=work / "pack"))  # fresh: a rerun must train, not resume
     procs = []
     t0 = time.perf_counter()
     for variant, fold in jobs:

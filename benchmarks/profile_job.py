@@ -25,6 +25,7 @@ import os  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,9 +83,7 @@ def main() -> None:
 
     work = Path(a.work)
     data = ensure_data(work, a.dataset, a.size)
-    out = work / "run"
-    if out.exists():
-        shutil.rmtree(out)  # the benchmark's own run folder, under --work
+    out = Path(tempfile.mkdtemp(prefix="profile-run-", dir=work))  # its own folder, removed at the end
     cmd = [sys.executable, __file__, "--child", "--data", str(data), "--out", str(out), "--dataset", a.dataset,
            "--variant", a.variant, "--fold", str(a.fold), "--preset", a.preset]
     cmd += [x for s in [f"data.size={a.size}", *a.set] for x in ("--set", s)]
@@ -92,6 +91,7 @@ def main() -> None:
     launched = time.time()
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.time() - launched
+    shutil.rmtree(out)
     if r.returncode:
         sys.exit(f"the training job failed:\n{r.stderr[-3000:]}")
     rec = json.loads(r.stdout.strip().splitlines()[-1])

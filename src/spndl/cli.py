@@ -96,8 +96,6 @@ def cmd_train(a):
 def cmd_predict(a):
     from spndl.predict import Predictor, image_files, write_rows
 
-    if sum(x is not None for x in (a.image, a.folder, a.video)) != 1:
-        raise ConfigError("spndl predict: give exactly one of --image, --folder, --video")
     p = Predictor(a.checkpoint, device=a.device, detect=not a.no_detect, batch_size=a.batch_size)
     if a.video:
         rows = p.predict_video(a.video, every=a.every, neutral=a.neutral)
@@ -264,9 +262,10 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("predict", help="classify the expressions of photos, a folder or a video with a trained run")
     s.add_argument("--checkpoint", required=True, help="a finished run folder (or its checkpoint.pt)")
-    s.add_argument("--image", nargs="+", help="photo file(s)")
-    s.add_argument("--folder", help="every photo directly in this folder")
-    s.add_argument("--video", help="a video file (every --every-th frame)")
+    what = s.add_mutually_exclusive_group(required=True)
+    what.add_argument("--image", nargs="+", help="photo file(s)")
+    what.add_argument("--folder", help="every photo directly in this folder")
+    what.add_argument("--video", help="a video file (every --every-th frame)")
     s.add_argument("--every", type=_positive(int), default=1, help="with --video: classify every N-th frame")
     s.add_argument("--neutral", help="a neutral photo of the same person (NDF and SPNDL variants only)")
     s.add_argument("--no-detect", action="store_true", help="the photos are face crops already: no face detector")

@@ -36,7 +36,6 @@ from spndl.model import VARIANTS, SPNDLNet
 from spndl.train import pick_device
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-WHOLE = (0, 0, 10**9, 10**9)  # crop_resize's box for an image that is a face crop already
 
 
 @dataclass
@@ -149,7 +148,7 @@ class Predictor:
         box = (0, 0, w, h) if self.detector is None else self.detector.detect(img)
         if box is None:
             return None, None
-        return crop_resize(img, WHOLE if self.detector is None else box, self.run.image_size), box
+        return crop_resize(img, box, self.run.image_size), box
 
     def neutral_face(self, neutral: str | Path | np.ndarray | None) -> np.ndarray | None:
         """The neutral reference crop, checked against what the variant needs."""

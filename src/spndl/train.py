@@ -253,7 +253,8 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
         with sw.part("history and selection files"):
             run.save_progress(state, selection_changed=pace_starts or epoch == start_epoch)
         # A resume replays the epochs since the last checkpoint exactly, so checkpoints need
-        # only bound the work a kill loses (every epoch's ~130 MB cost a CPU run a tenth of it).
+        # only bound the work a kill loses (one every epoch cost the default's
+        # CPU jobs 6 % of their time: benchmarks/profile_job.py).
         if last or time.monotonic() - last_checkpoint >= cfg.train.checkpoint_every_s:
             with sw.part("checkpoints"):
                 run.save_checkpoint(state, job.model, job.opt, job.g_order, job.g_aug, pace, last)
