@@ -47,11 +47,12 @@ from spndl.config import config_from_dict
 from spndl.data.prepare import prepare
 from spndl.data.prepared import load_prepared, split_indices
 from spndl.data.spec import EXPECTED
-from spndl.model import VARIANTS, SPNDLNet
+from spndl.model import SPNDLNet
 from spndl.params import run_config
 from spndl.seeding import generator
 from spndl.synth import generate
 from spndl.train import pick_device, predict, train, train_epoch
+from spndl.variants import VARIANTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import naive_pairs_per_second  # noqa: E402

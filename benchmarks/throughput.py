@@ -29,11 +29,12 @@ from spndl.data import ckplus
 from spndl.data.crop import landmark_box
 from spndl.data.prepare import prepare
 from spndl.data.prepared import load_prepared, split_indices
-from spndl.model import VARIANTS, SPNDLNet
+from spndl.model import SPNDLNet
 from spndl.params import read_preset
 from spndl.seeding import generator
 from spndl.synth import generate
 from spndl.train import pick_device, train_epoch
+from spndl.variants import VARIANTS
 
 
 class NaivePairs(torch.utils.data.Dataset):

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+import os
 
-from spndl.data.prepare import prepare
-from spndl.synth import generate
+from spndl.numerics import environment
+
+# The default's CPU numerics (spndl.numerics) in this process and every command it starts,
+# set before numpy, OpenCV and torch start: they read them once.
+os.environ.update(environment("avx2", 1))
+
+import pytest  # noqa: E402
+
+from spndl.data.prepare import prepare  # noqa: E402
+from spndl.synth import generate  # noqa: E402
 
 
 @pytest.fixture(scope="session")

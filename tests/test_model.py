@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from spndl.model import VARIANTS, SPNDLNet
+from spndl.model import SPNDLNet
+from spndl.variants import VARIANTS
 
 
 def _pair(b=4, s=32, seed=0):

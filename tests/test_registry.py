@@ -11,7 +11,7 @@ import yaml
 
 from spndl.config import ConfigError
 from spndl.data.registry import DATASETS
-from spndl.model import VARIANTS
+from spndl.variants import VARIANTS
 from spndl.params import validate_params
 
 REPO = Path(__file__).resolve().parents[1]

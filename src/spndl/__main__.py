@@ -1,5 +1,5 @@
 import sys
 
-from spndl.cli import main
+from spndl.launch import main
 
 sys.exit(main())

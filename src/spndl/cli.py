@@ -75,10 +75,9 @@ def cmd_prepare(a):
         print(f"note: test fold {fold} has no sample of {', '.join(classes)}")
 
 
-def cmd_train(a):
+def train_config(a):
+    """The settings of ``spndl train``: the preset's (if any), then --config files, then --set."""
     from spndl.config import load_config
-    from spndl.devices import training_device
-    from spndl.train import train
 
     base = None
     if a.preset:  # the pipeline's settings for this dataset, under the --config files and --set
@@ -87,7 +86,14 @@ def cmd_train(a):
         info = Path(a.data) / "dataset.json"
         dataset = json.loads(info.read_text())["dataset"] if info.is_file() else None
         base = read_preset(a.params, a.preset, dataset)
-    cfg = load_config(a.config or [], a.set or [], base=base, base_source=f"{a.params}: presets.{a.preset}")
+    return load_config(a.config or [], a.set or [], base=base, base_source=f"{a.params}: presets.{a.preset}")
+
+
+def cmd_train(a):
+    from spndl.devices import training_device
+    from spndl.train import train
+
+    cfg = train_config(a)
     with training_device(cfg.train.device, a.gpu_slots, a.lock_dir, a.jobs_per_device) as device:
         m = train(a.data, a.variant, a.fold, a.out, cfg, device=device, restart_on_change=a.restart_on_change)
     print(json.dumps({k: m[k] for k in ("variant", "dataset", "fold", "accuracy", "n_test")}))
@@ -192,7 +198,7 @@ def _read_json(path):
 
 
 def parser() -> argparse.ArgumentParser:
-    from spndl.model import VARIANTS
+    from spndl.variants import VARIANTS
 
     p = argparse.ArgumentParser(prog="spndl", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)

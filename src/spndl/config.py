@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from spndl.numerics import CPU_ISAS
 from spndl.spl import SPLSchedule, epoch_plan
 
 
@@ -64,6 +65,14 @@ class TrainConfig:
     # A run whose mean training loss in an epoch is not finite, or above this many times
     # log(classes) (the loss of a uniform guess), has diverged: it stops with an error.
     divergence_bound: float = 10.0
+    # CPU numerics (spndl.numerics). avx2: the same numbers on every x86-64 host with AVX2
+    # (ATen capped at AVX2, no oneDNN or NNPACK, MKL's cross-vendor CNR branch); x86-64: the
+    # same on every x86-64 host, without AVX; native: each library picks by the host (faster,
+    # the same numbers only on identical hardware). Ignored by the model on a GPU.
+    cpu_isa: str = "avx2"
+    # torch's CPU threads. Reductions split over threads, so the numbers depend on it; 1 is
+    # the pipeline's one-CPU job (two one-thread jobs outrun one two-thread job on the CPU).
+    cpu_threads: int = 1
 
 
 @dataclass
@@ -256,6 +265,8 @@ def validate(cfg: Config) -> None:
            t.checkpoint_every_s, "a finite number of seconds >= 0")
     _check(finite(t.divergence_bound) and t.divergence_bound > 0, "train.divergence_bound", t.divergence_bound,
            "a finite number > 0")
+    _check(t.cpu_isa in CPU_ISAS, "train.cpu_isa", t.cpu_isa, ", ".join(CPU_ISAS))
+    _check(t.cpu_threads >= 1, "train.cpu_threads", t.cpu_threads, "an integer >= 1")
     _check(finite(a.prob) and 0 <= a.prob <= 1, "augment.prob", a.prob, "a probability in [0, 1]")
     _check(finite(a.noise_std) and a.noise_std >= 0, "augment.noise_std", a.noise_std, "a finite number >= 0")
     unknown = set(a.ops) - {"flip", "noise"}

@@ -23,16 +23,6 @@ from torchvision.models import resnet18
 REFERENCE_MODES = ("none", "neutral", "learned")
 FEATURE_DIM = 512  # ResNet-18's pooled feature width
 
-# A variant is a reference mode and whether self-paced learning is on.
-VARIANTS: dict[str, tuple[str, bool]] = {
-    "baseline": ("none", False),
-    "spl": ("none", True),
-    "ndf": ("neutral", False),
-    "spndl": ("neutral", True),
-    "ndf_wo_neutral": ("learned", False),
-    "spndl_wo_neutral": ("learned", True),
-}
-
 
 def backbone() -> nn.Module:
     """torchvision's ResNet-18 with its classifier removed: image -> 512-d pooled feature."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from spndl.model import VARIANTS
+from spndl.variants import VARIANTS
 
 _WHAT = {
     "none": "a ResNet-18 that classifies the peak-expression photo alone (the paper's baseline)",

@@ -16,7 +16,7 @@ import yaml
 
 from spndl.config import Config, ConfigError, check_for_variant, config_from_dict, merge
 from spndl.data.registry import DATASETS, for_dataset
-from spndl.model import VARIANTS
+from spndl.variants import VARIANTS
 
 
 def preset_settings(params: dict, dataset: str, seed: int | None = None) -> dict:

@@ -23,17 +23,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import cv2
 import numpy as np
 import torch
 
 from spndl.batching import MEAN, STD
 from spndl.checkpoint import CheckpointError
 from spndl.checkpoint import load as load_checkpoint
+from spndl.config import config_from_dict
 from spndl.data.crop import Box, FaceDetector, crop_resize, read_image
 from spndl.data.records import DataError
-from spndl.model import VARIANTS, SPNDLNet
+from spndl.model import SPNDLNet
+from spndl.numerics import apply as apply_numerics
+from spndl.opencv import cv2
 from spndl.train import pick_device
+from spndl.variants import VARIANTS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -79,6 +82,8 @@ def load_run(path: str | Path, device: torch.device | str = "cpu") -> TrainedRun
     if variant not in VARIANTS:
         raise CheckpointError(f"{metrics_file}: unknown variant {variant!r}")
     mode = VARIANTS[variant][0]
+    train_cfg = config_from_dict(ck["settings"].get("config", {}), str(ck_file)).train
+    apply_numerics(train_cfg.cpu_isa, train_cfg.cpu_threads, strict=False)  # the run's CPU numerics
     model = SPNDLNet(len(classes), mode)
     try:
         model.load_state_dict(ck["model"])

@@ -32,6 +32,7 @@ from spndl.config import Config
 from spndl.data.prepared import Prepared
 from spndl.fsutil import atomic_path, is_temporary, remove_stale_temporaries, write_text
 from spndl.model_card import model_card
+from spndl.numerics import describe
 from spndl.provenance import code_version
 
 RUN_FILES = ("checkpoint.pt", "history.csv", "spl_selection.csv", "predictions.csv", "metrics.json", "config.yaml",
@@ -121,6 +122,7 @@ class RunFolder:
     def __init__(self, out: str | Path, settings: dict, log: Callable[[str], None] = print):
         self.out, self.settings, self.log = Path(out), settings, log
         self.checkpoint = self.out / "checkpoint.pt"
+        self.numerics = "not recorded"  # write_config's, once the run knows its device
 
     def open(self, n_train: int, restart_on_change: bool) -> tuple[RunState, dict | None]:
         """A fresh state, or the checkpoint's (returned too, for the model and optimizer).
@@ -157,10 +159,13 @@ class RunFolder:
         g_aug.set_state(ck["rng"]["augment"].to(g_aug.get_state().device))
         torch.set_rng_state(ck["rng"]["torch"])
 
-    def write_config(self, data: Prepared, device: torch.device) -> None:
-        """Provenance: the exact settings, data path and checksum, code version, device."""
+    def write_config(self, data: Prepared, device: torch.device, numerics: dict) -> None:
+        """Provenance: the exact settings, data path and checksum, code version, device, and
+        the CPU numerics in force (spndl.numerics.effective: what took effect, not what was asked)."""
         record = {**self.settings, "data": str(data.path.resolve()), "code": code_version(),
-                  "torch": str(torch.__version__), "device": str(device), "threads": torch.get_num_threads()}
+                  "torch": str(torch.__version__), "device": str(device), "threads": torch.get_num_threads(),
+                  "cpu_numerics": numerics}
+        self.numerics = describe(self.settings["config"]["train"]["cpu_isa"], numerics, str(device))
         write_text(self.out / "config.yaml", yaml.safe_dump(record, sort_keys=False))
 
     def save_pace_model(self, model: torch.nn.Module, pace: int) -> None:
@@ -224,6 +229,7 @@ class RunFolder:
             "n_folds": data.info.get("n_folds"),
             "weights": settings["config"]["model"]["weights"],
             "weights_sha256": settings["weights_sha256"],
+            "numerics": self.numerics,
         }
         write_text(self.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         write_text(self.out / "MODEL_CARD.md", model_card(metrics, settings, self.out))

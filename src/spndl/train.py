@@ -26,11 +26,13 @@ from spndl.config import Config, check_for_variant
 from spndl.data.prepared import Prepared, load_prepared, split_indices
 from spndl.data.records import DataError
 from spndl.data.registry import for_dataset
-from spndl.model import VARIANTS, SPNDLNet
+from spndl.model import SPNDLNet
+from spndl.numerics import NumericsError, apply as apply_numerics
 from spndl.runfolder import RunError, RunFolder, check_run_folder, run_settings
 from spndl.seeding import generator, stream_seed
 from spndl.spl import SPLSchedule, epoch_plan, select_easy
 from spndl.stopwatch import Stopwatch
+from spndl.variants import VARIANTS
 from spndl.weights import init_weights
 
 __all__ = ["DivergedError", "RunError", "pick_device", "predict", "train", "train_epoch"]
@@ -195,6 +197,10 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
         raise RunError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     reference_mode, use_spl = VARIANTS[variant]
     check_run_folder(Path(out))
+    try:  # before the first torch operation of the run: most CPU switches are read only once
+        numerics = apply_numerics(cfg.train.cpu_isa, cfg.train.cpu_threads)
+    except NumericsError as e:
+        raise RunError(f"{out}: {e}") from None
     sw = stopwatch or Stopwatch()
     with sw.part("load data"):
         data = load_prepared(data_dir)
@@ -219,7 +225,7 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
         log(f"{run.out} has finished all {cfg.train.epochs} epochs; rewriting its outputs"
             if start_epoch > cfg.train.epochs else
             f"resuming {run.out} at epoch {start_epoch} (pace {pace_of_epoch[start_epoch - 1]})")
-    run.write_config(data, device)
+    run.write_config(data, device, numerics)
 
     last_checkpoint = time.monotonic()
     for epoch in range(start_epoch, cfg.train.epochs + 1):

@@ -32,5 +32,5 @@ rule train:
         cpus_per_task=job_resources(config, "train")["cpus_per_task"],
     shell:
         "OMP_NUM_THREADS={threads} spndl train --data {input} --variant {params.variant} {params.fold} --out {params.run} "
-        "{params.sets} --restart-on-change --lock-dir {params.lock_dir} --jobs-per-device {params.per_device} "
+        "{params.sets} --set train.cpu_threads={threads} --restart-on-change --lock-dir {params.lock_dir} --jobs-per-device {params.per_device} "
         "> {log} 2>&1"

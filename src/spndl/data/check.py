@@ -20,12 +20,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import cv2
 
 from spndl.data.prepare import UNREADABLE, is_synthetic, landmarks_of, pairing_frames, read_dataset
 from spndl.data.records import DataError, Exclusion
 from spndl.data.registry import DATASETS
 from spndl.data.spec import N_PEAK_FRAMES
+from spndl.opencv import cv2
 
 
 @dataclass

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from spndl.data.records import DataError
+from spndl.opencv import cv2
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels
 UNREADABLE = "unreadable image"  # the reason prepare and check-data give for a file that does not decode

@@ -35,7 +35,7 @@ def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
                      "synthetic": m["synthetic"],
                      "data_checksum": m["data_checksum"], "image_size": m["image_size"],
                      "epochs": m["epochs"], "steps": m["steps"], "weights": m["weights"], "weights_sha256": m.get("weights_sha256", ""),
-                     "n_folds": m["n_folds"], "run": str(d)})
+                     "n_folds": m["n_folds"], "numerics": m.get("numerics", "not recorded"), "run": str(d)})
     return pd.DataFrame(rows)
 
 
@@ -63,7 +63,8 @@ def provenance(per_fold: pd.DataFrame, dataset: str) -> str:
     seeds = sorted(set(d["seed"].astype(int)))
     return (f"Computed on {what}; {int(d['image_size'].iloc[0])} px, {int(d['epochs'].max())} epochs, "
             f"{split}, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, "
-            f"weights: {', '.join(sorted(set(d['weights'])))}. Accuracy is the last epoch's.")
+            f"weights: {', '.join(sorted(set(d['weights'])))}; numerics: {'; '.join(sorted(set(d.get('numerics', ['not recorded']))))}. "
+            "Accuracy is the last epoch's.")
 
 
 def data_notes(check_files: list[str | Path] = (), prepared_dirs: list[str | Path] = ()) -> dict[str, str]:

@@ -13,11 +13,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from spndl.data.spec import CKPLUS_CLASSES, EXPECTED, OULU_FOLDERS, RAFDB_CLASSES, RAFDB_CODES
 from spndl.fsutil import atomic_dir
+from spndl.opencv import cv2
 from spndl.synth.face import Identity, au_weights, expression_shape, sample_identity
 from spndl.synth.render import Pose, finish, render
 

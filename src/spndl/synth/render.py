@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from spndl.opencv import cv2
 from spndl.synth.face import BROW_L, BROW_R, EYE_L, EYE_R, JAW, LIP_INNER, LIP_OUTER, Identity
 
 _SHIFT = 4  # cv2 fixed-point bits: sub-pixel landmark positions

@@ -1,0 +1,82 @@
+"""The CPU numerics setting (spndl.numerics): what it sets, that it reaches the training
+process, and that a process it cannot honour is refused rather than recorded wrongly."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from spndl.config import ConfigError, load_config
+from spndl.launch import command_environment
+from spndl.numerics import NumericsError, check_isa, environment, host_flags, library_environment
+from test_golden import train_cli
+
+AVX2 = {"sse4_1", "sse4_2", "avx", "avx2", "fma"}
+
+
+def test_each_setting_sets_the_switches_its_libraries_read_at_start():
+    env = environment("avx2", 1, flags=AVX2)
+    assert env["ATEN_CPU_CAPABILITY"] == "avx2" and env["MKL_CBWR"] == "COMPATIBLE"
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1" and env["MKL_DYNAMIC"] == "FALSE"
+    assert environment("x86-64", 2, flags=AVX2)["ATEN_CPU_CAPABILITY"] == "default"
+    native = environment("native", 4, flags=AVX2)
+    assert "ATEN_CPU_CAPABILITY" not in native and "MKL_CBWR" not in native and native["OMP_NUM_THREADS"] == "4"
+    # numpy's AVX-512 kernels are off everywhere; OpenCV's only where the host has them (it warns otherwise).
+    assert "X86_V4" in library_environment(AVX2)["NPY_DISABLE_CPU_FEATURES"]
+    assert "OPENCV_CPU_DISABLE" not in library_environment(AVX2)
+    assert library_environment(AVX2 | {"avx512f"})["OPENCV_CPU_DISABLE"] == "AVX512-SKX"
+
+
+def test_an_instruction_set_the_processor_lacks_or_an_unknown_one_is_refused():
+    with pytest.raises(NumericsError, match="lacks avx2, fma"):
+        check_isa("avx2", flags={"sse4_1", "sse4_2"})
+    check_isa("x86-64", flags=set())
+    with pytest.raises(ConfigError, match="train.cpu_isa"):
+        load_config(sets=["train.cpu_isa=avx512"])
+    with pytest.raises(ConfigError, match="train.cpu_threads"):
+        load_config(sets=["train.cpu_threads=0"])
+
+
+def test_the_entry_point_takes_the_numerics_from_the_command_or_the_run(tmp_path):
+    assert command_environment(["train", "--data", "d", "--variant", "baseline", "--out", "o",
+                                "--set", "train.cpu_isa=x86-64", "--set", "train.cpu_threads=3"]) \
+        == environment("x86-64", 3)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump({"config": {"train": {"cpu_isa": "native", "cpu_threads": 2}}}))
+    assert command_environment(["predict", "--checkpoint", str(run), "--image", "x.png"]) == environment("native", 2)
+    assert command_environment(["tables", "--run", "r", "--out", "o"]) == environment("avx2", 1)
+    assert command_environment(["train", "--no-such-option"]) == environment("avx2", 1)  # train reports it
+
+
+def test_a_process_whose_torch_already_runs_other_kernels_is_refused():
+    code = ("import torch; torch.ones(3).sum(); from spndl.numerics import apply; apply('x86-64', 1)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    assert "NumericsError" in r.stderr and "aten AVX2 (wanted DEFAULT)" in r.stderr and "spndl" in r.stderr
+
+
+@pytest.mark.skipif(not {"avx2", "fma"} <= host_flags(), reason="needs AVX2 and FMA")
+def test_the_setting_reaches_the_training_process(prepared, tmp_path):
+    """Two caps give two sets of predictions on a host where they differ, and each run
+    records the cap it asked for and the one in force."""
+    data = prepared["ckplus"][1]
+    sha = {}
+    for isa, aten, onednn in (("avx2", "AVX2", False), ("x86-64", "DEFAULT", False), ("native", None, True)):
+        r = train_cli(data, "baseline", tmp_path / isa, f"train.cpu_isa={isa}")
+        assert r.returncode == 0, r.stderr
+        record = yaml.safe_load((tmp_path / isa / "config.yaml").read_text())
+        assert record["config"]["train"]["cpu_isa"] == isa
+        got = record["cpu_numerics"]
+        assert got["onednn"] is onednn and got["nnpack"] is onednn and got["threads"] == 1
+        if aten:
+            assert got["aten"] == aten and got["mkl_cbwr"] == "COMPATIBLE"
+        sha[isa] = hashlib.sha256((tmp_path / isa / "predictions.csv").read_bytes()).hexdigest()
+    assert len(set(sha.values())) == 3, sha
+    # A resume under another cap is a change of settings, not the same run.
+    r = train_cli(data, "baseline", tmp_path / "avx2", "train.cpu_isa=x86-64")
+    assert r.returncode == 2 and "settings" in r.stderr
