@@ -28,6 +28,8 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from spndl.numerics import environment  # noqa: E402 (no numpy, no torch: the timings stay the job's)
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -86,8 +88,10 @@ def main() -> None:
     out = Path(tempfile.mkdtemp(prefix="profile-run-", dir=work))  # its own folder, removed at the end
     cmd = [sys.executable, __file__, "--child", "--data", str(data), "--out", str(out), "--dataset", a.dataset,
            "--variant", a.variant, "--fold", str(a.fold), "--preset", a.preset]
-    cmd += [x for s in [f"data.size={a.size}", *a.set] for x in ("--set", s)]
-    env = {**os.environ, "OMP_NUM_THREADS": str(a.threads)}
+    cmd += [x for s in [f"data.size={a.size}", f"train.cpu_threads={a.threads}", *a.set] for x in ("--set", s)]
+    # The job's CPU numerics, set before its libraries start, as `spndl train` starts a job.
+    isa = next((s.split("=", 1)[1] for s in a.set if s.startswith("train.cpu_isa=")), "avx2")
+    env = {**os.environ, **environment(isa, a.threads)}
     launched = time.time()
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.time() - launched
