@@ -1,8 +1,9 @@
 """The throughput cost of the host-independent CPU numerics (train.cpu_isa, spndl.numerics).
 
 Each setting trains the default job's shapes (NDF pairs: target and neutral, 32 px, batch
-32, Adam) in its own process started under that setting's environment, as ``spndl`` starts
-one; the settings take turns, round after round, so that a noisy host slows them alike.
+32, Adam fused or not as training picks it) in its own process started under that
+setting's environment, as ``spndl`` starts one; the settings take turns, round after
+round, so that a noisy host slows them alike.
 Prints pairs/s per round, the median per setting and its ratio to ``native``.
 
     python benchmarks/cpu_numerics.py [--rounds 3] [--steps 20] [--threads 1]
@@ -26,12 +27,13 @@ def child(isa: str, threads: int, steps: int, size: int, batch: int) -> dict:
     import torch.nn.functional as F
 
     from spndl.model import SPNDLNet
-    from spndl.numerics import apply
+    from spndl.numerics import adam_fused, apply
 
     got = apply(isa, threads)
     torch.manual_seed(0)
     model = SPNDLNet(7, "neutral")
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    fused = adam_fused(None, isa, "cpu")  # as training chooses it (train.fused_adam: null)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True if fused else None)
     g = torch.Generator().manual_seed(0)
     tar, ref = (torch.randn(batch, 3, size, size, generator=g) for _ in range(2))
     y = torch.randint(0, 7, (batch,), generator=g)
@@ -46,7 +48,8 @@ def child(isa: str, threads: int, steps: int, size: int, batch: int) -> dict:
     t = time.perf_counter()
     for _ in range(steps):
         step()
-    return {"isa": isa, "pairs_per_s": steps * batch / (time.perf_counter() - t), "numerics": got}
+    return {"isa": isa, "pairs_per_s": steps * batch / (time.perf_counter() - t),
+            "numerics": {**got, "adam": "fused" if fused else "unfused"}}
 
 
 def main() -> None:
@@ -75,7 +78,7 @@ def main() -> None:
             rates[isa].append(res["pairs_per_s"])
             n = res["numerics"]
             print(f"round {r + 1} {isa:7s} {res['pairs_per_s']:7.1f} pairs/s  (ATen {n['aten']}, oneDNN "
-                  f"{'on' if n['onednn'] else 'off'}, MKL CNR {n['mkl_cbwr']})")
+                  f"{'on' if n['onednn'] else 'off'}, MKL CNR {n['mkl_cbwr']}, {n['adam']} Adam)")
     base = statistics.median(rates["native"])
     for isa in SETTINGS:
         m = statistics.median(rates[isa])

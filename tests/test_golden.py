@@ -9,6 +9,7 @@ Regenerate the stored numbers (after a change that is meant to change them) with
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -50,7 +51,11 @@ def record(prepared: Path, work: Path) -> dict:
             raise RuntimeError(f"spndl train {v} failed:\n{r.stderr}")
         m = json.loads((work / v / "metrics.json").read_text())
         out["data_checksum"] = m["data_checksum"]
-        out["runs"][v] = {**{k: m[k] for k in METRICS},
+        # Each epoch's training loss, to the last bit: where a host differs, the first epoch
+        # that differs says how early (the first step's numbers, or an amplified last bit).
+        with open(work / v / "history.csv", newline="") as f:
+            losses = [float(row["train_loss"]) for row in csv.DictReader(f)]
+        out["runs"][v] = {**{k: m[k] for k in METRICS}, "train_loss_by_epoch": losses,
                           "predictions_sha256": hashlib.sha256((work / v / "predictions.csv").read_bytes()).hexdigest()}
     return out
 

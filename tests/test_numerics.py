@@ -4,15 +4,17 @@ process, and that a process it cannot honour is refused rather than recorded wro
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
 from spndl.config import ConfigError, load_config
 from spndl.launch import command_environment
-from spndl.numerics import NumericsError, check_isa, environment, host_flags, library_environment
+from spndl.numerics import NumericsError, adam_fused, check_isa, environment, host_flags, library_environment
 from test_golden import train_cli
 
 AVX2 = {"sse4_1", "sse4_2", "avx", "avx2", "fma"}
@@ -39,6 +41,36 @@ def test_an_instruction_set_the_processor_lacks_or_an_unknown_one_is_refused():
         load_config(sets=["train.cpu_isa=avx512"])
     with pytest.raises(ConfigError, match="train.cpu_threads"):
         load_config(sets=["train.cpu_threads=0"])
+
+
+def test_adam_is_fused_exactly_where_the_numbers_are_to_be_host_independent():
+    assert adam_fused(None, "avx2", "cpu") and adam_fused(None, "x86-64", "cpu")
+    assert not adam_fused(None, "native", "cpu") and not adam_fused(None, "avx2", "cuda")
+    assert adam_fused(True, "native", "cpu") and not adam_fused(False, "avx2", "cuda:1")
+    with pytest.raises(NumericsError, match="vector math"):
+        adam_fused(False, "x86-64", "cpu")
+
+
+def _vendor() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("vendor_id"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def test_the_mkl_branch_a_run_records_is_the_one_mkl_reports():
+    """mkl_cbwr_get's codes as mkl_service.h numbers them. A branch above COMPATIBLE that the
+    processor runs is named as asked on an Intel processor; elsewhere MKL takes AUTO instead."""
+    code = "import torch; torch.ones(4, 4) @ torch.ones(4, 4); from spndl.numerics import effective; print(effective()['mkl_cbwr'])"
+    got = {}
+    for branch in ("COMPATIBLE", "SSE4_2"):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "MKL_CBWR": branch})
+        assert r.returncode == 0, r.stderr
+        got[branch] = r.stdout.split()[-1]
+    if got["COMPATIBLE"] == "unknown":
+        pytest.skip("this torch build does not expose MKL's CNR functions")
+    assert got == {"COMPATIBLE": "COMPATIBLE", "SSE4_2": "SSE4_2" if _vendor() == "GenuineIntel" else "AUTO"}
 
 
 def test_the_entry_point_takes_the_numerics_from_the_command_or_the_run(tmp_path):
@@ -75,6 +107,7 @@ def test_the_setting_reaches_the_training_process(prepared, tmp_path):
         assert got["onednn"] is onednn and got["nnpack"] is onednn and got["threads"] == 1
         if aten:
             assert got["aten"] == aten and got["mkl_cbwr"] == "COMPATIBLE"
+        assert got["adam"] == ("fused" if aten else "unfused")  # spndl.numerics.adam_fused
         sha[isa] = hashlib.sha256((tmp_path / isa / "predictions.csv").read_bytes()).hexdigest()
     assert len(set(sha.values())) == 3, sha
     # A resume under another cap is a change of settings, not the same run.

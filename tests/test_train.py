@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from spndl.config import load_config
+from spndl.config import ConfigError, load_config
 from spndl.data.records import DataError
 from spndl.features import export_features
 from spndl.train import RunError, train
@@ -180,9 +180,22 @@ def test_fused_adam_is_a_setting_that_reaches_the_optimiser(prepared, tmp_path):
     from spndl.train import set_up
 
     _, data = prepared["ckplus"]
-    fused = set_up(load_prepared(data), "baseline", 0, _cfg("train.fused_adam=true"), torch.device("cpu"))
-    plain = set_up(load_prepared(data), "baseline", 0, _cfg(), torch.device("cpu"))
-    assert fused.opt.defaults["fused"] is True and not plain.opt.defaults["fused"]
-    m = train(data, "baseline", 0, tmp_path / "f", _cfg("train.fused_adam=true", "train.epochs=2"), log=_quiet)
+    cpu = torch.device("cpu")
+    # null: fused on the CPU under a host-independent cpu_isa, unfused under native.
+    default = set_up(load_prepared(data), "baseline", 0, _cfg(), cpu)
+    native = set_up(load_prepared(data), "baseline", 0, _cfg("train.cpu_isa=native"), cpu)
+    chosen = set_up(load_prepared(data), "baseline", 0, _cfg("train.cpu_isa=native", "train.fused_adam=true"), cpu)
+    assert default.opt.defaults["fused"] is True and not native.opt.defaults["fused"]
+    assert chosen.opt.defaults["fused"] is True
+    m = train(data, "baseline", 0, tmp_path / "f", _cfg("train.epochs=2"), log=_quiet)
     assert 0 <= m["accuracy"] <= 1
-    assert yaml.safe_load((tmp_path / "f/config.yaml").read_text())["config"]["train"]["fused_adam"] is True
+    record = yaml.safe_load((tmp_path / "f/config.yaml").read_text())
+    assert record["config"]["train"]["fused_adam"] is None and record["cpu_numerics"]["adam"] == "fused"
+    assert "fused Adam" in m["numerics"]
+    # Unfused Adam under a host-independent cpu_isa would be recorded as host-independent
+    # while it is not (spndl.numerics.adam_fused): refused, naming the run and the way out.
+    with pytest.raises(RunError, match="fused_adam=false with train.cpu_isa=avx2.*cpu_isa native"):
+        train(data, "baseline", 0, tmp_path / "g", _cfg("train.fused_adam=false"), log=_quiet)
+    assert not (tmp_path / "g" / "config.yaml").exists()
+    with pytest.raises(ConfigError, match="train.fused_adam"):
+        _cfg("train.fused_adam=often")

@@ -54,10 +54,11 @@ class TrainConfig:
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     amp: bool = True                  # bf16 autocast on CUDA; ignored on the CPU
     pace_checkpoints: bool = False    # keep the model at the start of each pace (for t-SNE, Fig. 7)
-    # torch's fused Adam: one kernel for all parameters instead of one per tensor. Faster on a
-    # GPU (benchmarks/cuda_check.py measures it); the numbers differ from the default's in the
-    # last bits, which training amplifies, so it is off unless chosen.
-    fused_adam: bool = False
+    # torch's fused Adam: one kernel for all parameters instead of one per tensor. null: fused on
+    # the CPU under a host-independent cpu_isa (the unfused Adam takes its square roots from
+    # MKL's vector math, whose last bits depend on the processor: spndl.numerics), unfused on a
+    # GPU and under cpu_isa native. The two differ in the last bits, which training amplifies.
+    fused_adam: bool | None = None
     # checkpoint.pt is written after the first epoch that ends this many seconds after the
     # last write (and after the last epoch); 0: after every epoch. A killed run resumes from
     # the last one with the same numbers; a short CPU run writes only its final checkpoint.
@@ -143,12 +144,12 @@ def _coerce(value: Any, current: Any, where: str) -> Any:
 
 def _like(obj, key: str, current: Any) -> Any:
     """A value of the setting's declared type, to coerce against where the default is None
-    (``train.epochs``, ``data.size``): ``int | None`` gives 0."""
+    (``train.epochs``, ``data.size``, ``train.fused_adam``): ``int | None`` gives 0."""
     if current is not None:
         return current
     hint = typing.get_type_hints(type(obj))[key]
     kinds = [t for t in typing.get_args(hint) if t is not type(None)]
-    return kinds[0]() if len(kinds) == 1 and kinds[0] in (int, float, str) else None
+    return kinds[0]() if len(kinds) == 1 and kinds[0] in (bool, int, float, str) else None
 
 
 def _apply(obj, updates: dict, prefix: str, source: str):

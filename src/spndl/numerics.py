@@ -11,6 +11,12 @@ Left to themselves, torch's CPU libraries pick their code by the processor they 
 - MKL's GEMM takes a code branch per processor, and per vendor: its conditional numerical
   reproducibility (CNR) branch ``COMPATIBLE`` is the one that gives the same results on
   Intel and AMD processors alike (its ``AVX2`` branch falls back to ``AUTO`` on AMD);
+- MKL's vector math (VML) computes torch's elementwise square root on float tensors, to
+  about one unit in the last place, by code that depends on the processor and that the
+  CNR branch does not fix: the same tensor's ``torch.sqrt`` differs between an AVX-512 host
+  and AVX2 hosts. Adam divides by a square root at every step, so the host-independent
+  modes train with torch's fused Adam, whose kernel is ATen's own (capped like the rest)
+  and takes exact square roots (``adam_fused``);
 - NNPACK (a convolution library with its own cache-dependent blocking) is left out too;
 - reductions split over threads, so the thread count is fixed (``train.cpu_threads``).
 
@@ -37,10 +43,10 @@ from pathlib import Path
 CPU_ISAS = {"avx2": "avx2", "x86-64": "default", "native": None}
 # The processor flags each capped instruction set needs (from /proc/cpuinfo).
 NEEDS = {"avx2": {"avx2", "fma"}, "x86-64": set()}
-# MKL's CNR branch codes (mkl_cbwr_get): the names a run records.
-MKL_BRANCHES = {0: "OFF", 1: "OFF", 2: "AUTO", 3: "COMPATIBLE", 4: "SSE2", 5: "SSSE3", 6: "SSE4_1",
-                7: "SSE4_2", 8: "AVX", 9: "AVX2", 10: "AVX512_MIC", 11: "AVX512", 12: "AVX512_MIC_E1",
-                13: "AVX512_E1"}
+# MKL's CNR branch codes (mkl_cbwr_get; mkl_service.h's MKL_CBWR_*): the names a run records.
+MKL_BRANCHES = {0: "OFF", 1: "OFF", 2: "AUTO", 3: "COMPATIBLE", 4: "SSE2", 5: "SSE3", 6: "SSSE3", 7: "SSE4_1",
+                8: "SSE4_2", 9: "AVX", 10: "AVX2", 11: "AVX512_MIC", 12: "AVX512", 13: "AVX512_MIC_E1",
+                14: "AVX512_E1"}
 # numpy's dispatch targets above AVX2 (numpy >= 2.4 names; X86_V3 is the AVX2 level).
 NUMPY_ABOVE_AVX2 = "X86_V4 AVX512_ICL AVX512_SPR"
 # The one AVX-512 dispatch target of opencv-python 4.x; naming it on a host without AVX-512
@@ -106,6 +112,24 @@ def torch_environment(cpu_isa: str, threads: int) -> dict[str, str]:
 
 def environment(cpu_isa: str, threads: int, flags: set[str] | None = None) -> dict[str, str]:
     return {**library_environment(flags), **torch_environment(cpu_isa, threads)}
+
+
+def adam_fused(fused_adam: bool | None, cpu_isa: str, device: str) -> bool:
+    """Whether a run's Adam is torch's fused one: ``train.fused_adam``, where null means fused
+    exactly where the numbers are to be host-independent (the CPU under a capped ISA).
+
+    The unfused Adam's square roots come from MKL's VML, whose results depend on the
+    processor (see the module's docstring), so an explicit ``false`` there is refused rather
+    than recorded as host-independent.
+    """
+    portable = not str(device).startswith("cuda") and CPU_ISAS.get(cpu_isa) is not None
+    if fused_adam is None:
+        return portable
+    if portable and not fused_adam:
+        raise NumericsError(f"train.fused_adam=false with train.cpu_isa={cpu_isa}: the unfused Adam takes its "
+                            "square roots from MKL's vector math, whose results depend on the processor; "
+                            "leave fused_adam null (or true), or choose cpu_isa native")
+    return fused_adam
 
 
 def _mkl_branch() -> str:
@@ -186,5 +210,6 @@ def describe(cpu_isa: str, got: dict, device: str = "cpu") -> str:
         return f"GPU ({device}; cuDNN autotuning and bf16 autocast: not bit-identical across GPUs)"
     scope = ("the same on every x86-64 host with AVX2" if cpu_isa == "avx2" else
              "the same on every x86-64 host" if cpu_isa == "x86-64" else "the same only on identical hardware")
+    adam = {"fused": ", fused Adam", "unfused": ", unfused Adam"}.get(got.get("adam", ""), "")
     return (f"CPU {cpu_isa} (ATen {got['aten']}, oneDNN {'on' if got['onednn'] else 'off'}, "
-            f"MKL CNR {got['mkl_cbwr']}, {got['threads']} thread{'s' if got['threads'] != 1 else ''}: {scope})")
+            f"MKL CNR {got['mkl_cbwr']}{adam}, {got['threads']} thread{'s' if got['threads'] != 1 else ''}: {scope})")

@@ -27,7 +27,7 @@ from spndl.data.prepared import Prepared, load_prepared, split_indices
 from spndl.data.records import DataError
 from spndl.data.registry import for_dataset
 from spndl.model import SPNDLNet
-from spndl.numerics import NumericsError, apply as apply_numerics
+from spndl.numerics import NumericsError, adam_fused, apply as apply_numerics
 from spndl.runfolder import RunError, RunFolder, check_run_folder, run_settings
 from spndl.seeding import generator, stream_seed
 from spndl.spl import SPLSchedule, epoch_plan, select_easy
@@ -146,9 +146,11 @@ def set_up(data: Prepared, variant: str, fold: int | None, cfg: Config, device: 
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
-    # fused: one kernel updates every parameter (faster on a GPU; not bit-identical to the default).
+    # fused: one kernel updates every parameter; on the CPU it is what keeps the numbers
+    # host-independent (spndl.numerics.adam_fused).
+    fused = adam_fused(cfg.train.fused_adam, cfg.train.cpu_isa, device.type)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, betas=tuple(cfg.train.betas),
-                           fused=True if cfg.train.fused_adam else None)
+                           fused=True if fused else None)
     g_order = generator(cfg.seed, fold_key, "order")
     g_aug = generator(cfg.seed, fold_key, "augment", device)
     batches, train_part, test_part = build_parts(data, train_rows, test_rows, device, reference_mode, cfg, fold_key)
@@ -210,6 +212,11 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
         raise DataError(f"{data.path}: variant {variant} needs a neutral reference per sample; "
                         f"{data.info['dataset']} has none (use a *_wo_neutral variant)")
     device = pick_device(device or cfg.train.device)
+    try:
+        fused = adam_fused(cfg.train.fused_adam, cfg.train.cpu_isa, device.type)
+    except NumericsError as e:
+        raise RunError(f"{out}: {e}") from None
+    numerics = {**numerics, "adam": "fused" if fused else "unfused"}
     with sw.part("set up model and data"):
         job = set_up(data, variant, fold, cfg, device)
     run = RunFolder(out, run_settings(data, variant, fold, cfg, job.weights), log)
