@@ -212,13 +212,12 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
         raise DataError(f"{data.path}: variant {variant} needs a neutral reference per sample; "
                         f"{data.info['dataset']} has none (use a *_wo_neutral variant)")
     device = pick_device(device or cfg.train.device)
-    try:
-        fused = adam_fused(cfg.train.fused_adam, cfg.train.cpu_isa, device.type)
-    except NumericsError as e:
-        raise RunError(f"{out}: {e}") from None
-    numerics = {**numerics, "adam": "fused" if fused else "unfused"}
     with sw.part("set up model and data"):
-        job = set_up(data, variant, fold, cfg, device)
+        try:  # set_up refuses the unfused Adam under a host-independent cpu_isa (adam_fused)
+            job = set_up(data, variant, fold, cfg, device)
+        except NumericsError as e:
+            raise RunError(f"{out}: {e}") from None
+    numerics = {**numerics, "adam": "fused" if job.opt.defaults["fused"] else "unfused"}
     run = RunFolder(out, run_settings(data, variant, fold, cfg, job.weights), log)
     # Without SPL: one pace of all samples, no warm-up. Pace 0 is SPL's warm-up, on all samples.
     schedule = cfg.spl if use_spl else SPLSchedule(start=1.0, step=0.0, paces=1, warmup_epochs=0)
