@@ -63,7 +63,7 @@ def provenance(per_fold: pd.DataFrame, dataset: str) -> str:
     seeds = sorted(set(d["seed"].astype(int)))
     return (f"Computed on {what}; {int(d['image_size'].iloc[0])} px, {int(d['epochs'].max())} epochs, "
             f"{split}, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, "
-            f"weights: {', '.join(sorted(set(d['weights'])))}; numerics: {'; '.join(sorted(set(d.get('numerics', ['not recorded']))))}. "
+            f"weights: {', '.join(sorted(set(d['weights'])))}; numerics: {'; '.join(sorted(set(d['numerics'])))}. "
             "Accuracy is the last epoch's.")
 
 
