@@ -3,6 +3,7 @@ SPL scoring, checkpoints. Usage:
 
     python benchmarks/profile_job.py [--work DIR] [--dataset ckplus] [--variant spndl] [--fold 0]
                                      [--preset synthetic_cpu] [--set KEY=VALUE ...] [--threads 1]
+                                     [--collector paused|on]
 
 The job runs as the pipeline runs it (a fresh process with the preset's settings, one
 thread as the default's train rule gives it). The synthetic dataset (size 'small') is
@@ -44,6 +45,12 @@ def child(a) -> None:
     from spndl.train import train
 
     imports = time.perf_counter() - t_imports
+    if a.collector == "on":  # training's collector policy undone (spndl.collector), for comparison
+        import contextlib
+
+        from spndl import collector
+
+        collector.settle, collector.paused = (lambda: None), contextlib.nullcontext
     base = read_preset(REPO / "params.yaml", a.preset, a.dataset)
     cfg = load_config([], a.set, base=base)
     # On a GPU each part waits for its kernels, so that they are counted where they were queued.
@@ -76,6 +83,9 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=32, help="prepared image size (the CPU default: 32)")
     ap.add_argument("--set", action="append", default=[], help="KEY=VALUE over the preset (repeatable)")
     ap.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of the job (the train rule's: 1)")
+    ap.add_argument("--collector", default="paused", choices=("paused", "on"),
+                    help="on: Python's garbage collector left to itself during the epochs, as before "
+                         "spndl.collector (to measure what pausing it gains)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -87,7 +97,7 @@ def main() -> None:
     data = ensure_data(work, a.dataset, a.size)
     out = Path(tempfile.mkdtemp(prefix="profile-run-", dir=work))  # its own folder, removed at the end
     cmd = [sys.executable, __file__, "--child", "--data", str(data), "--out", str(out), "--dataset", a.dataset,
-           "--variant", a.variant, "--fold", str(a.fold), "--preset", a.preset]
+           "--variant", a.variant, "--fold", str(a.fold), "--preset", a.preset, "--collector", a.collector]
     cmd += [x for s in [f"data.size={a.size}", f"train.cpu_threads={a.threads}", *a.set] for x in ("--set", s)]
     # The job's CPU numerics, set before its libraries start, as `spndl train` starts a job.
     isa = next((s.split("=", 1)[1] for s in a.set if s.startswith("train.cpu_isa=")), "avx2")
@@ -104,7 +114,7 @@ def main() -> None:
     timed = sum(s for _, s in rows)
     rows.append(("the rest (settings, exit)", wall - timed))
     print(f"{a.dataset} {a.variant} fold {a.fold}, preset {a.preset}, {rec['epochs']} epochs, {a.size} px, "
-          f"{a.threads} thread(s), sets {a.set or 'none'}: accuracy {rec['accuracy']:.4f}")
+          f"{a.threads} thread(s), collector {a.collector}, sets {a.set or 'none'}: accuracy {rec['accuracy']:.4f}")
     print(f"{'part':44s} {'seconds':>8s} {'share':>6s}")
     for name, s in rows:
         print(f"{name:44s} {s:8.2f} {s / wall:6.1%}")

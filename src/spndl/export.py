@@ -21,6 +21,7 @@ from torch import nn
 from spndl.batching import MEAN, STD
 from spndl.data.records import DataError
 from spndl.fsutil import atomic_path
+from spndl.kernels import uninstall
 from spndl.predict import TrainedRun, load_run
 
 
@@ -29,6 +30,7 @@ class _Graph(nn.Module):
 
     def __init__(self, run: TrainedRun):
         super().__init__()
+        uninstall(run.model)  # the graph holds torch's own Conv and Gemm operators, never spndl's GEMM
         self.model = run.model
 
     def forward(self, target: torch.Tensor, reference: torch.Tensor | None = None):

@@ -15,7 +15,7 @@ from spndl.data.prepared import load_prepared, split_indices
 from spndl.data.records import DataError
 from spndl.fsutil import atomic_path
 from spndl.model import SPNDLNet
-from spndl.numerics import apply as apply_numerics
+from spndl.numerics import apply as apply_numerics, use_kernels
 from spndl.train import pick_device, predict
 from spndl.variants import VARIANTS
 
@@ -31,10 +31,10 @@ def export_features(checkpoint: str | Path, data_dir: str | Path, out: str | Pat
     if data.checksum != settings["data_checksum"]:
         raise DataError(f"{data_dir}: not the data {checkpoint} was trained on (checksum differs)")
     cfg = config_from_dict(settings["config"], str(checkpoint))
-    apply_numerics(cfg.train.cpu_isa, cfg.train.cpu_threads, strict=False)  # the run's CPU numerics
+    got = apply_numerics(cfg.train.cpu_isa, cfg.train.cpu_threads, strict=False)  # the run's CPU numerics
     reference_mode, _ = VARIANTS[settings["variant"]]
     dev = pick_device(device)
-    model = SPNDLNet(len(data.classes), reference_mode)
+    model = use_kernels(SPNDLNet(len(data.classes), reference_mode), got, str(dev))
     model.load_state_dict(ck["model"])
     model.to(dev)
     fold = settings["fold"]

@@ -7,10 +7,15 @@ Left to themselves, torch's CPU libraries pick their code by the processor they 
   default/AVX2/AVX-512 the processor has (``ATEN_CPU_CAPABILITY`` caps it);
 - oneDNN's convolutions pick kernels *and* their blocking by instruction set and cache
   sizes, and oneDNN promises bitwise results only on identical hardware, so it is left
-  out: convolutions run as ATen's im2col and a BLAS GEMM;
+  out;
 - MKL's GEMM takes a code branch per processor, and per vendor: its conditional numerical
-  reproducibility (CNR) branch ``COMPATIBLE`` is the one that gives the same results on
-  Intel and AMD processors alike (its ``AVX2`` branch falls back to ``AUTO`` on AMD);
+  reproducibility (CNR) branch ``COMPATIBLE`` is the only one that gives the same results
+  on Intel and AMD processors alike (its ``AVX2`` branch falls back to ``AUTO`` on AMD), and
+  it runs a generic SSE2 kernel at a third of the AVX2 kernels' speed. So under ``avx2``
+  every convolution and linear layer runs on spndl's own GEMM (``spndl.kernels``: unfold
+  and one AVX2+FMA GEMM per layer, its kernel and blocking fixed at install time, its
+  result independent of the thread count), at the host's native speed; under ``x86-64``
+  (no AVX2 to build on) they run as ATen's im2col and MKL's ``COMPATIBLE`` GEMM;
 - MKL's vector math (VML) computes torch's elementwise square root on float tensors, to
   about one unit in the last place, by code that depends on the processor and that the
   CNR branch does not fix: the same tensor's ``torch.sqrt`` differs between an AVX-512 host
@@ -43,6 +48,8 @@ from pathlib import Path
 CPU_ISAS = {"avx2": "avx2", "x86-64": "default", "native": None}
 # The processor flags each capped instruction set needs (from /proc/cpuinfo).
 NEEDS = {"avx2": {"avx2", "fma"}, "x86-64": set()}
+# The instruction sets whose convolutions and linear layers run on spndl's own GEMM (spndl.kernels).
+FIXED_GEMM = {"avx2"}
 # MKL's CNR branch codes (mkl_cbwr_get; mkl_service.h's MKL_CBWR_*): the names a run records.
 MKL_BRANCHES = {0: "OFF", 1: "OFF", 2: "AUTO", 3: "COMPATIBLE", 4: "SSE2", 5: "SSE3", 6: "SSSE3", 7: "SSE4_1",
                 8: "SSE4_2", 9: "AVX", 10: "AVX2", 11: "AVX512_MIC", 12: "AVX512", 13: "AVX512_MIC_E1",
@@ -172,6 +179,17 @@ def apply(cpu_isa: str, threads: int, strict: bool = True) -> dict:
     torch.set_num_threads(threads)
     _opencv(portable)
     got = effective()
+    if cpu_isa in FIXED_GEMM:
+        from spndl.kernels import KernelError, kernel
+
+        try:
+            got["gemm"] = kernel()
+        except KernelError as e:
+            if strict:
+                raise NumericsError(f"train.cpu_isa={cpu_isa}: {e}") from None
+            got["gemm"] = "MKL CNR COMPATIBLE"  # a prediction: the last bits may differ (see above)
+    else:
+        got["gemm"] = "MKL CNR COMPATIBLE" if portable else "oneDNN and MKL (the host's choice)"
     if portable:
         want = {"aten": CPU_ISAS[cpu_isa].upper(), "mkl_cbwr": "COMPATIBLE"}
         wrong = {k: got[k] for k, v in want.items() if got[k] not in (v, "unknown")}
@@ -183,6 +201,16 @@ def apply(cpu_isa: str, threads: int, strict: bool = True) -> dict:
                 + " ".join(f"{k}={v}" for k, v in environment(cpu_isa, threads).items())
                 + " before Python starts")
     return got
+
+
+def use_kernels(model, got: dict, device: str = "cpu"):
+    """``model`` with its convolutions and linear layers on spndl's GEMM where ``got`` (what
+    ``apply`` returned) says the numerics use it, and the device is the CPU; else as it is."""
+    if str(device).startswith("cpu") and got.get("gemm", "").startswith("spndl"):
+        from spndl.kernels import install
+
+        install(model)
+    return model
 
 
 def _opencv(portable: bool) -> None:
@@ -211,5 +239,6 @@ def describe(cpu_isa: str, got: dict, device: str = "cpu") -> str:
     scope = ("the same on every x86-64 host with AVX2" if cpu_isa == "avx2" else
              "the same on every x86-64 host" if cpu_isa == "x86-64" else "the same only on identical hardware")
     adam = {"fused": ", fused Adam", "unfused": ", unfused Adam"}.get(got.get("adam", ""), "")
+    gemm = f", GEMM {got['gemm']}" if "gemm" in got else ""
     return (f"CPU {cpu_isa} (ATen {got['aten']}, oneDNN {'on' if got['onednn'] else 'off'}, "
-            f"MKL CNR {got['mkl_cbwr']}{adam}, {got['threads']} thread{'s' if got['threads'] != 1 else ''}: {scope})")
+            f"MKL CNR {got['mkl_cbwr']}{gemm}{adam}, {got['threads']} thread{'s' if got['threads'] != 1 else ''}: {scope})")

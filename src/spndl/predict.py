@@ -33,7 +33,7 @@ from spndl.config import config_from_dict
 from spndl.data.crop import Box, FaceDetector, crop_resize, read_image
 from spndl.data.records import DataError
 from spndl.model import SPNDLNet
-from spndl.numerics import apply as apply_numerics
+from spndl.numerics import apply as apply_numerics, use_kernels
 from spndl.opencv import cv2
 from spndl.train import pick_device
 from spndl.variants import VARIANTS
@@ -83,8 +83,8 @@ def load_run(path: str | Path, device: torch.device | str = "cpu") -> TrainedRun
         raise CheckpointError(f"{metrics_file}: unknown variant {variant!r}")
     mode = VARIANTS[variant][0]
     train_cfg = config_from_dict(ck["settings"].get("config", {}), str(ck_file)).train
-    apply_numerics(train_cfg.cpu_isa, train_cfg.cpu_threads, strict=False)  # the run's CPU numerics
-    model = SPNDLNet(len(classes), mode)
+    got = apply_numerics(train_cfg.cpu_isa, train_cfg.cpu_threads, strict=False)  # the run's CPU numerics
+    model = use_kernels(SPNDLNet(len(classes), mode), got, str(device))
     try:
         model.load_state_dict(ck["model"])
     except RuntimeError as e:

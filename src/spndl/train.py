@@ -27,7 +27,8 @@ from spndl.data.prepared import Prepared, load_prepared, split_indices
 from spndl.data.records import DataError
 from spndl.data.registry import for_dataset
 from spndl.model import SPNDLNet
-from spndl.numerics import NumericsError, adam_fused, apply as apply_numerics
+from spndl import collector
+from spndl.numerics import NumericsError, adam_fused, apply as apply_numerics, use_kernels
 from spndl.runfolder import RunError, RunFolder, check_run_folder, run_settings
 from spndl.seeding import generator, stream_seed
 from spndl.spl import SPLSchedule, epoch_plan, select_easy
@@ -131,9 +132,11 @@ class Job:
     fold_key: int               # the fold (-1 for a split), in every seeded stream
 
 
-def set_up(data: Prepared, variant: str, fold: int | None, cfg: Config, device: torch.device) -> Job:
+def set_up(data: Prepared, variant: str, fold: int | None, cfg: Config, device: torch.device,
+           numerics: dict | None = None) -> Job:
     """The model (seeded per fold), its starting weights, Adam (section 4.2), the train and
-    test parts on the device, and the order and augmentation streams."""
+    test parts on the device, and the order and augmentation streams. ``numerics`` (what
+    spndl.numerics.apply returned) puts the model's layers on spndl's GEMM where it says so."""
     fold_key = -1 if fold is None else fold
     torch.use_deterministic_algorithms(device.type == "cpu")
     if device.type == "cuda":
@@ -143,6 +146,7 @@ def set_up(data: Prepared, variant: str, fold: int | None, cfg: Config, device: 
     torch.manual_seed(stream_seed(cfg.seed, fold_key, "init"))
     model = SPNDLNet(len(data.classes), reference_mode)
     weights = init_weights(model, cfg.model.weights)
+    use_kernels(model, numerics or {}, device.type)
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -214,7 +218,7 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
     device = pick_device(device or cfg.train.device)
     with sw.part("set up model and data"):
         try:  # set_up refuses the unfused Adam under a host-independent cpu_isa (adam_fused)
-            job = set_up(data, variant, fold, cfg, device)
+            job = set_up(data, variant, fold, cfg, device, numerics)
         except NumericsError as e:
             raise RunError(f"{out}: {e}") from None
     numerics = {**numerics, "adam": "fused" if job.opt.defaults["fused"] else "unfused"}
@@ -233,6 +237,7 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
             f"resuming {run.out} at epoch {start_epoch} (pace {pace_of_epoch[start_epoch - 1]})")
     run.write_config(data, device, numerics)
 
+    collector.settle()  # the model and the data, out of the collector's passes (spndl.collector)
     last_checkpoint = time.monotonic()
     for epoch in range(start_epoch, cfg.train.epochs + 1):
         t0 = time.perf_counter()
@@ -249,10 +254,10 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
                 state.selected = select_pace(job, cfg, use_spl, fraction, pace, epoch, run.out, state.selection)
         pool = torch.as_tensor(np.flatnonzero(state.selected))
         perm = pool[torch.randperm(len(pool), generator=job.g_order)]
-        with sw.part("training steps"):
+        with sw.part("training steps"), collector.paused():
             loss_sum, correct = train_epoch(job.model, job.opt, job.batches, job.train_part, perm, cfg, job.g_aug)
         check_divergence(loss_sum / len(perm), epoch, len(data.classes), cfg, run.out)
-        with sw.part("evaluation (test set, every epoch)"):
+        with sw.part("evaluation (test set, every epoch)"), collector.paused():
             test_loss, probs, test_acc = evaluate(job, cfg, epoch, run.out)
         state.history.append({"epoch": epoch, "pace": pace, "fraction": fraction, "selected": int(state.selected.sum()),
                               "train_loss": loss_sum / len(perm), "train_accuracy": correct / len(perm),
