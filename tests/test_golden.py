@@ -81,17 +81,100 @@ def test_the_tiny_training_gives_the_stored_numbers_on_this_host(prepared, tmp_p
         assert here["runs"][v] == golden["runs"][v], f"{v} {where} differs from tests/golden/cpu.json"
 
 
-if __name__ == "__main__":
-    if sys.argv[1:] != ["--write"]:
-        sys.exit("usage: python tests/test_golden.py --write  (rewrites tests/golden/cpu.json)")
+# The shortened golden, for emulated processors (QEMU's user mode runs a tiny epoch about
+# 200 times slower): two training steps of every variant, then its test predictions, so that
+# each variant's forward pass, backward pass and Adam step are covered, to the last bit.
+STEPS = Path(__file__).parent / "golden" / "steps.json"
+STEP_SETTINGS = ["train.batch_size=8", "seed=0"]
+
+
+def _sha(t) -> str:
+    return hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()
+
+
+def steps_record(prepared: Path) -> dict:
+    """Each variant's numbers after two training steps on CK+ fold 0, in this process (which
+    must have been started under the default's numerics: see the top of this file)."""
+    import torch
+
+    from spndl.config import load_config
+    from spndl.data.prepared import load_prepared
+    from spndl.numerics import apply, describe
+    from spndl.train import predict, set_up, train_epoch
+    from spndl.variants import VARIANTS as ALL
+
+    got = apply("avx2", 1)
+    data = load_prepared(prepared)
+    out = {"data_checksum": data.checksum, "runs": {}}
+    for v in ALL:
+        cfg = load_config([], STEP_SETTINGS)
+        job = set_up(data, v, 0, cfg, torch.device("cpu"), got)
+        perm = torch.randperm(len(job.train_labels), generator=job.g_order)[:2 * cfg.train.batch_size]
+        loss_sum, correct = train_epoch(job.model, job.opt, job.batches, job.train_part, perm, cfg, job.g_aug)
+        losses, probs = predict(job.model, job.batches, job.test_part, cfg.train.eval_batch_size, False)
+        params = hashlib.sha256()
+        for name, t in job.model.state_dict().items():
+            params.update(name.encode() + t.contiguous().numpy().tobytes())
+        out["runs"][v] = {"train_loss_sum": float(loss_sum).hex(), "correct": correct,
+                          "parameters_sha256": params.hexdigest(), "test_losses_sha256": _sha(losses),
+                          "probabilities_sha256": _sha(probs)}
+        if ALL[v][1]:  # SPL's scores of the training part (eq. 10), as a pace's selection computes them
+            scores = predict(job.model, job.batches, job.train_part, cfg.train.eval_batch_size, False)[0]
+            out["runs"][v]["spl_scores_sha256"] = _sha(scores)
+    out["numerics"] = describe("avx2", {**got, "adam": "fused"})
+    return out
+
+
+def _prepare_tiny(tmp: Path) -> Path:
     from spndl.data.prepare import prepare
     from spndl.synth import generate
 
-    with tempfile.TemporaryDirectory() as tmp:  # the same data as conftest's fixtures
-        root = generate(Path(tmp) / "synth" / "tiny", seed=0, size="tiny")
-        prepare("ckplus", root / "ckplus", Path(tmp) / "prepared" / "ckplus", size=32)
-        rec = record(Path(tmp) / "prepared" / "ckplus", Path(tmp) / "runs")
-    rec["written_on"] = host_model()
-    GOLDEN.parent.mkdir(exist_ok=True)
-    GOLDEN.write_text(json.dumps(rec, indent=2) + "\n")
-    print(f"wrote {GOLDEN}")
+    root = generate(tmp / "synth" / "tiny", seed=0, size="tiny")  # the same data as conftest's fixtures
+    prepare("ckplus", root / "ckplus", tmp / "prepared" / "ckplus", size=32)
+    return tmp / "prepared" / "ckplus"
+
+
+@pytest.mark.skipif(_supported() is not None, reason=f"no AVX2: {_supported()}")
+def test_two_steps_of_every_variant_give_the_stored_bits_on_this_host(prepared):
+    """The shortened golden, here; under QEMU: ``python tests/test_golden.py --check-steps DATA``."""
+    r = subprocess.run([sys.executable, __file__, "--steps-json", str(prepared["ckplus"][1])],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    here, golden = json.loads(r.stdout.strip().splitlines()[-1]), json.loads(STEPS.read_text())
+    assert here["data_checksum"] == golden["data_checksum"]
+    for v, want in golden["runs"].items():
+        assert here["runs"][v] == want, f"{v} on {host_model()} differs from tests/golden/steps.json"
+
+
+USAGE = """usage: python tests/test_golden.py --write            rewrite tests/golden/cpu.json and steps.json
+       python tests/test_golden.py --prepare DIR      write the tiny prepared CK+ into DIR (for --check-steps)
+       python tests/test_golden.py --check-steps DATA compare two steps of every variant with steps.json
+       python tests/test_golden.py --steps-json DATA  print them as JSON"""
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    if args == ["--write"]:
+        with tempfile.TemporaryDirectory() as tmp:
+            data = _prepare_tiny(Path(tmp))
+            rec = record(data, Path(tmp) / "runs")
+            steps = steps_record(data)
+        rec["written_on"] = steps["written_on"] = host_model()
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(json.dumps(rec, indent=2) + "\n")
+        STEPS.write_text(json.dumps(steps, indent=2) + "\n")
+        print(f"wrote {GOLDEN} and {STEPS}")
+    elif len(args) == 2 and args[0] == "--prepare":
+        print(_prepare_tiny(Path(args[1])))
+    elif len(args) == 2 and args[0] == "--steps-json":
+        print(json.dumps(steps_record(Path(args[1]))))
+    elif len(args) == 2 and args[0] == "--check-steps":
+        golden, here = json.loads(STEPS.read_text()), steps_record(Path(args[1]))
+        bad = [v for v in golden["runs"] if here["runs"].get(v) != golden["runs"][v]]
+        if here["data_checksum"] != golden["data_checksum"]:
+            bad.insert(0, "the prepared data")
+        flags = " ".join(sorted(f for f in host_flags() if f.startswith(("avx", "fma", "amx"))))
+        print(f"{host_model()} (flags: {flags}): " + (f"DIFFERS: {', '.join(bad)}" if bad else
+              f"all {len(golden['runs'])} variants identical to tests/golden/steps.json"))
+        sys.exit(1 if bad else 0)
+    else:
+        sys.exit(USAGE)

@@ -342,19 +342,29 @@ def _one_line(e: BaseException) -> str:
     return " ".join(text.split())
 
 
+# The expected failures of modules that import torch; a command that never imported one of
+# them cannot have raised its error, so it is looked up only where loaded (`spndl check-data`
+# or `tables` would otherwise spend seconds importing torch for their except clause).
+EXPECTED_ELSEWHERE = (("spndl.checkpoint", "CheckpointError"), ("spndl.runfolder", "RunError"),
+                      ("spndl.weights", "WeightsError"))
+
+
+def _loaded(names) -> tuple[type, ...]:
+    return tuple(getattr(sys.modules[m], c) for m, c in names if m in sys.modules)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Every expected failure (bad input, settings, checkpoints, weights,
     a full disk) is one line naming the file and the problem, exit code 2; a traceback
     means a bug (SPNDL_DEBUG=1 shows one for the expected failures too)."""
-    from spndl.checkpoint import CheckpointError
     from spndl.data.records import DataError
-    from spndl.train import RunError
-    from spndl.weights import WeightsError
 
     args = parser().parse_args(argv)
     try:
         rc = args.func(args)
-    except (DataError, ConfigError, RunError, WeightsError, CheckpointError, OSError) as e:
+    except Exception as e:
+        if not isinstance(e, (DataError, ConfigError, OSError, *_loaded(EXPECTED_ELSEWHERE))):
+            raise
         if os.environ.get("SPNDL_DEBUG") == "1":
             raise
         print(f"spndl {args.command}: error: {_one_line(e)}", file=sys.stderr)
