@@ -4,6 +4,7 @@ process, and that a process it cannot honour is refused rather than recorded wro
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -108,8 +109,50 @@ def test_the_setting_reaches_the_training_process(prepared, tmp_path):
         if aten:
             assert got["aten"] == aten and got["mkl_cbwr"] == "COMPATIBLE"
         assert got["adam"] == ("fused" if aten else "unfused")  # spndl.numerics.adam_fused
+        assert got["gemm"].startswith("spndl sgemm AVX2+FMA") == (isa == "avx2")  # spndl.kernels
         sha[isa] = hashlib.sha256((tmp_path / isa / "predictions.csv").read_bytes()).hexdigest()
     assert len(set(sha.values())) == 3, sha
     # A resume under another cap is a change of settings, not the same run.
     r = train_cli(data, "baseline", tmp_path / "avx2", "train.cpu_isa=x86-64")
     assert r.returncode == 2 and "settings" in r.stderr
+
+
+# What a process under each setting leaves of OpenBLAS's own variables: some machines set them
+# because older OpenBLAS builds compute wrong results or crash there, so spndl never touches them.
+OPENBLAS_PROBE = """
+import json, os, sys
+from spndl.launch import command_environment
+from spndl.numerics import apply, use_kernels
+env = command_environment(["train", "--data", "d", "--variant", "baseline", "--out", "o", "--set",
+                           "train.cpu_isa=" + sys.argv[1]])
+got = apply(sys.argv[1], 1)
+import torch
+from spndl.model import SPNDLNet
+use_kernels(SPNDLNet(7, "neutral"), got)(torch.zeros(2, 3, 32, 32), torch.zeros(2, 3, 32, 32)).sum().backward()
+print(json.dumps({"launch_sets": sorted(k for k in env if k.startswith("OPENBLAS")),
+                  "after": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}}))
+"""
+
+
+OPENBLAS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+@pytest.mark.parametrize("isa", ["avx2", "x86-64", "native"])
+def test_no_setting_sets_or_changes_openblas_coretype_or_l2_size(isa):
+    """The machine's own values (set or unset) reach the training process unchanged; the
+    test sets none of its own, since a wrong core type can crash OpenBLAS on some hosts."""
+    if isa == "avx2" and not {"avx2", "fma"} <= host_flags():
+        pytest.skip("needs AVX2 and FMA")
+    assert not any(k.startswith("OPENBLAS") for k in environment(isa, 1))
+    r = subprocess.run([sys.executable, "-c", OPENBLAS_PROBE, isa], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, **environment(isa, 1)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    seen = json.loads(r.stdout.strip().splitlines()[-1])
+    assert seen["launch_sets"] == []
+    assert seen["after"] == {k: os.environ.get(k) for k in OPENBLAS}
+
+
+def test_no_source_file_writes_openblas_variables():
+    src = Path(__file__).resolve().parents[1] / "src"
+    for f in [*src.rglob("*.py"), *src.rglob("*.c")]:
+        assert "OPENBLAS" not in f.read_text(), f"{f} names an OpenBLAS variable"
