@@ -27,6 +27,7 @@ def mine(synth_root, tmp_path_factory):
     return out, write_custom(synth_root, out)
 
 
+@pytest.mark.slow
 def test_prepare_train_and_tables_on_a_csv_dataset(mine, tmp_path, capsys):
     root, rows = mine
     report = check_data("custom", root)

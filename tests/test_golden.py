@@ -68,6 +68,7 @@ def _supported() -> str | None:
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_supported() is not None, reason=f"no AVX2: {_supported()}")
 def test_the_tiny_training_gives_the_stored_numbers_on_this_host(prepared, tmp_path):
     golden = json.loads(GOLDEN.read_text())
@@ -82,25 +83,27 @@ def test_the_tiny_training_gives_the_stored_numbers_on_this_host(prepared, tmp_p
 
 
 # The shortened golden, for emulated processors (QEMU's user mode runs a tiny epoch about
-# 200 times slower): two training steps of every variant, then its test predictions, so that
-# each variant's forward pass, backward pass and Adam step are covered, to the last bit.
+# 200 times slower): one training step of every variant, then its logits on a few test
+# samples in eval mode (and SPL's scores of a few training samples), so that each variant's
+# forward pass, backward pass and Adam step are covered, to the last bit.
 STEPS = Path(__file__).parent / "golden" / "steps.json"
 STEP_SETTINGS = ["train.batch_size=8", "seed=0"]
 
 
 def _sha(t) -> str:
-    return hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()
+    return hashlib.sha256(t.detach().contiguous().numpy().tobytes()).hexdigest()
 
 
 def steps_record(prepared: Path) -> dict:
-    """Each variant's numbers after two training steps on CK+ fold 0, in this process (which
+    """Each variant's numbers after one training step on CK+ fold 0, in this process (which
     must have been started under the default's numerics: see the top of this file)."""
     import torch
+    import torch.nn.functional as F
 
     from spndl.config import load_config
     from spndl.data.prepared import load_prepared
     from spndl.numerics import apply, describe
-    from spndl.train import predict, set_up, train_epoch
+    from spndl.train import set_up, train_epoch
     from spndl.variants import VARIANTS as ALL
 
     got = apply("avx2", 1)
@@ -109,18 +112,22 @@ def steps_record(prepared: Path) -> dict:
     for v in ALL:
         cfg = load_config([], STEP_SETTINGS)
         job = set_up(data, v, 0, cfg, torch.device("cpu"), got)
-        perm = torch.randperm(len(job.train_labels), generator=job.g_order)[:2 * cfg.train.batch_size]
+        perm = torch.randperm(len(job.train_labels), generator=job.g_order)[:cfg.train.batch_size]
         loss_sum, correct = train_epoch(job.model, job.opt, job.batches, job.train_part, perm, cfg, job.g_aug)
-        losses, probs = predict(job.model, job.batches, job.test_part, cfg.train.eval_batch_size, False)
         params = hashlib.sha256()
         for name, t in job.model.state_dict().items():
             params.update(name.encode() + t.contiguous().numpy().tobytes())
-        out["runs"][v] = {"train_loss_sum": float(loss_sum).hex(), "correct": correct,
-                          "parameters_sha256": params.hexdigest(), "test_losses_sha256": _sha(losses),
-                          "probabilities_sha256": _sha(probs)}
-        if ALL[v][1]:  # SPL's scores of the training part (eq. 10), as a pace's selection computes them
-            scores = predict(job.model, job.batches, job.train_part, cfg.train.eval_batch_size, False)[0]
-            out["runs"][v]["spl_scores_sha256"] = _sha(scores)
+        job.model.eval()
+        rec = {"train_loss_sum": float(loss_sum).hex(), "correct": correct, "parameters_sha256": params.hexdigest()}
+        parts = {"test_logits_sha256": job.test_part}
+        if ALL[v][1]:  # SPL's scores (eq. 10) of training samples, as a pace's selection computes them
+            parts["spl_scores_sha256"] = job.train_part
+        with torch.no_grad():
+            for key, part in parts.items():
+                t, r, y = job.batches.get(part, torch.arange(4))
+                logits = job.model(job.batches.normalise(t), job.batches.normalise(r))
+                rec[key] = _sha(F.cross_entropy(logits, y, reduction="none") if key.startswith("spl") else logits)
+        out["runs"][v] = rec
     out["numerics"] = describe("avx2", {**got, "adam": "fused"})
     return out
 
@@ -147,6 +154,7 @@ def test_two_steps_of_every_variant_give_the_stored_bits_on_this_host(prepared):
 
 
 USAGE = """usage: python tests/test_golden.py --write            rewrite tests/golden/cpu.json and steps.json
+       python tests/test_golden.py --write-steps      rewrite tests/golden/steps.json only
        python tests/test_golden.py --prepare DIR      write the tiny prepared CK+ into DIR (for --check-steps)
        python tests/test_golden.py --check-steps DATA compare two steps of every variant with steps.json
        python tests/test_golden.py --steps-json DATA  print them as JSON"""
@@ -163,6 +171,12 @@ if __name__ == "__main__":
         GOLDEN.write_text(json.dumps(rec, indent=2) + "\n")
         STEPS.write_text(json.dumps(steps, indent=2) + "\n")
         print(f"wrote {GOLDEN} and {STEPS}")
+    elif args == ["--write-steps"]:
+        with tempfile.TemporaryDirectory() as tmp:
+            steps = steps_record(_prepare_tiny(Path(tmp)))
+        steps["written_on"] = host_model()
+        STEPS.write_text(json.dumps(steps, indent=2) + "\n")
+        print(f"wrote {STEPS}")
     elif len(args) == 2 and args[0] == "--prepare":
         print(_prepare_tiny(Path(args[1])))
     elif len(args) == 2 and args[0] == "--steps-json":
@@ -172,8 +186,16 @@ if __name__ == "__main__":
         bad = [v for v in golden["runs"] if here["runs"].get(v) != golden["runs"][v]]
         if here["data_checksum"] != golden["data_checksum"]:
             bad.insert(0, "the prepared data")
-        flags = " ".join(sorted(f for f in host_flags() if f.startswith(("avx", "fma", "amx"))))
-        print(f"{host_model()} (flags: {flags}): " + (f"DIFFERS: {', '.join(bad)}" if bad else
+        import numpy as np
+        import torch
+
+        from spndl import _sgemm
+
+        # CPUID's view, which an emulator changes (its /proc/cpuinfo may still be the host's).
+        features = np._core._multiarray_umath.__cpu_features__
+        flags = " ".join(f for f in ("AVX2", "FMA3", "AVX512F", "AVX512_SKX") if features.get(f))
+        print(f"CPUID: {_sgemm.cpu_brand()} (numpy sees {flags}; ATen {torch.backends.cpu.get_cpu_capability()}): "
+              + (f"DIFFERS: {', '.join(bad)}" if bad else
               f"all {len(golden['runs'])} variants identical to tests/golden/steps.json"))
         sys.exit(1 if bad else 0)
     else:

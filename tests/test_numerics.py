@@ -93,6 +93,7 @@ def test_a_process_whose_torch_already_runs_other_kernels_is_refused():
     assert "NumericsError" in r.stderr and "aten AVX2 (wanted DEFAULT)" in r.stderr and "spndl" in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not {"avx2", "fma"} <= host_flags(), reason="needs AVX2 and FMA")
 def test_the_setting_reaches_the_training_process(prepared, tmp_path):
     """Two caps give two sets of predictions on a host where they differ, and each run

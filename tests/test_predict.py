@@ -130,6 +130,7 @@ def test_bad_inputs_are_clear_errors_that_name_the_file(runs, tmp_path, capsys):
     assert f"{mixed / 'checkpoint.pt'}: a checkpoint of variant 'baseline', but" in _err(capsys)
 
 
+@pytest.mark.slow
 def test_the_onnx_graph_gives_pytorchs_probabilities(runs, prepared, tmp_path, capsys):
     import onnx
     import onnxruntime as ort

@@ -322,6 +322,7 @@ def _with_file_limit(limit: int, *args: str) -> subprocess.CompletedProcess:
 
 
 # Kind: the disk fills up while training writes its checkpoint.
+@pytest.mark.slow
 def test_a_full_disk_during_training_is_one_line_and_leaves_no_temporary(prepared, tmp_path):
     run = tmp_path / "run"
     r = _with_file_limit(1 << 20, "train", "--data", str(prepared["ckplus"][1]), "--out", str(run), *TRAIN)
@@ -372,6 +373,7 @@ _KILL_IN_WRITE = textwrap.dedent("""
 
 
 # Kind: a run killed during a checkpoint write leaves a temporary file; the next run removes it.
+@pytest.mark.slow
 def test_a_kill_during_a_checkpoint_write_leaves_nothing_after_the_next_run(prepared, tmp_path):
     run = tmp_path / "run"
     args = ["train", "--data", str(prepared["ckplus"][1]), "--out", str(run), *TRAIN,
@@ -387,6 +389,7 @@ def test_a_kill_during_a_checkpoint_write_leaves_nothing_after_the_next_run(prep
 # Kind: a run killed at random moments under the time-based checkpoint cadence (a checkpoint
 # once 0.4 s have passed: some epochs write one, some do not), once during a checkpoint write,
 # resumes each time and ends with an uninterrupted run's numbers.
+@pytest.mark.slow
 def test_a_run_killed_at_random_moments_ends_as_an_uninterrupted_one(prepared, tmp_path):
     import random
 

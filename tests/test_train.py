@@ -66,6 +66,7 @@ def test_run_folder_holds_every_record(prepared, tmp_path):
     assert ck["optimizer"] is None  # a finished run keeps no optimizer state
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers_and_another_seed_differs(prepared, tmp_path):
     _, data = prepared["ckplus"]
     a = train(data, "ndf", 0, tmp_path / "a", _cfg(), log=_quiet)
@@ -76,6 +77,7 @@ def test_same_seed_same_numbers_and_another_seed_differs(prepared, tmp_path):
     assert not _history(tmp_path / "a").equals(_history(tmp_path / "c"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant, stop", [("spndl", 1), ("spndl_wo_neutral", 2)])
 def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(prepared, tmp_path, variant, stop):
     _, data = prepared["ckplus"]
@@ -131,6 +133,7 @@ def test_other_subject_control_pairs_no_target_with_its_own_subject(prepared):
     assert all(subject_of_ref[r] != s for r, s in zip(refs, data.manifest["subject"]))
 
 
+@pytest.mark.slow
 def test_features_export_gives_the_ndf_of_each_training_sample(prepared, tmp_path):
     _, data = prepared["oulu"]
     train(data, "spndl", 0, tmp_path / "run", _cfg("train.pace_checkpoints=true"), log=_quiet)
@@ -163,6 +166,7 @@ def test_pace_one_is_scored_after_the_warm_up_not_by_an_untrained_pair_of_networ
     assert not all(in_order)  # chosen by loss: not the first half of every class in manifest order
 
 
+@pytest.mark.slow
 def test_equal_losses_are_broken_by_seeded_keys_not_manifest_order(prepared, tmp_path):
     _, data = prepared["ckplus"]
     cfg = _cfg("spl.warmup_epochs=0")  # the paper's letter: the untrained pair ties within each class

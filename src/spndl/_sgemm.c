@@ -22,6 +22,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <cpuid.h>
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -248,11 +249,26 @@ static PyObject *sgemm(PyObject *self, PyObject *args) {
 
 static PyObject *supported(PyObject *self, PyObject *noargs) { return PyBool_FromLong(has_avx2_fma()); }
 
+/* The processor's brand string as CPUID reports it (also under an emulator, where
+ * /proc/cpuinfo may still describe the host). */
+static PyObject *cpu_brand(PyObject *self, PyObject *noargs) {
+    unsigned int r[12] = {0};
+    for (unsigned int i = 0; i < 3; i++)
+        if (!__get_cpuid(0x80000002u + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3])) break;
+    char text[49];
+    memcpy(text, r, 48);
+    text[48] = 0;
+    char *start = text;
+    while (*start == ' ') start++;
+    return PyUnicode_FromString(start);
+}
+
 static PyMethodDef methods[] = {
     {"sgemm", sgemm, METH_VARARGS,
      "sgemm(m, n, k, a, a_rows, a_cols, b, b_rows, b_cols, c, c_rows, c_cols, accumulate, threads): "
      "C (+)= A B on raw float32 pointers; each *_rows/*_cols is (d, hi, lo): index i at (i//d)*hi + (i%d)*lo"},
     {"supported", supported, METH_NOARGS, "Whether this processor has AVX2 and FMA."},
+    {"cpu_brand", cpu_brand, METH_NOARGS, "The processor's brand string, from CPUID."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_sgemm", "spndl's fixed-kernel float32 GEMM", -1,

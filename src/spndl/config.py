@@ -66,10 +66,11 @@ class TrainConfig:
     # A run whose mean training loss in an epoch is not finite, or above this many times
     # log(classes) (the loss of a uniform guess), has diverged: it stops with an error.
     divergence_bound: float = 10.0
-    # CPU numerics (spndl.numerics). avx2: the same numbers on every x86-64 host with AVX2
-    # (ATen capped at AVX2, no oneDNN or NNPACK, MKL's cross-vendor CNR branch); x86-64: the
-    # same on every x86-64 host, without AVX; native: each library picks by the host (faster,
-    # the same numbers only on identical hardware). Ignored by the model on a GPU.
+    # CPU numerics (spndl.numerics). avx2: the same numbers on every x86-64 host with AVX2 and
+    # FMA, at native speed (convolutions and linear layers on spndl's own GEMM, spndl.kernels;
+    # ATen capped at AVX2, no oneDNN or NNPACK); x86-64: the same on every x86-64 host, without
+    # AVX (MKL's cross-vendor CNR branch: about 0.4x native speed); native: each library picks
+    # by the host (the same numbers only on identical hardware). Ignored by the model on a GPU.
     cpu_isa: str = "avx2"
     # torch's CPU threads. Reductions split over threads, so the numbers depend on it; 1 is
     # the pipeline's one-CPU job (two one-thread jobs outrun one two-thread job on the CPU).

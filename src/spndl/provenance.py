@@ -12,9 +12,10 @@ PACKAGE = Path(__file__).resolve().parent
 
 
 def source_digest() -> str:
-    """sha256 over the package's .py files: identifies the code even outside a git checkout."""
+    """sha256 over the package's .py files and the C source of its GEMM (spndl.kernels):
+    identifies the code even outside a git checkout."""
     h = hashlib.sha256()
-    for p in sorted(PACKAGE.rglob("*.py")):
+    for p in sorted([*PACKAGE.rglob("*.py"), *PACKAGE.rglob("*.c")]):
         h.update(str(p.relative_to(PACKAGE)).encode() + b"\0" + p.read_bytes())
     return h.hexdigest()
 
