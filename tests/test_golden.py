@@ -111,7 +111,7 @@ def steps_record(prepared: Path) -> dict:
     out = {"data_checksum": data.checksum, "runs": {}}
     for v in ALL:
         cfg = load_config([], STEP_SETTINGS)
-        job = set_up(data, v, 0, cfg, torch.device("cpu"), got)
+        job = set_up(data, v, 0, cfg, torch.device("cpu"))
         perm = torch.randperm(len(job.train_labels), generator=job.g_order)[:cfg.train.batch_size]
         loss_sum, correct = train_epoch(job.model, job.opt, job.batches, job.train_part, perm, cfg, job.g_aug)
         params = hashlib.sha256()

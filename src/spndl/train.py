@@ -28,7 +28,8 @@ from spndl.data.records import DataError
 from spndl.data.registry import for_dataset
 from spndl.model import SPNDLNet
 from spndl import collector
-from spndl.numerics import NumericsError, adam_fused, apply as apply_numerics, use_kernels
+from spndl.kernels import install as install_kernels
+from spndl.numerics import FIXED_GEMM, NumericsError, adam_fused, apply as apply_numerics
 from spndl.runfolder import RunError, RunFolder, check_run_folder, run_settings
 from spndl.seeding import generator, stream_seed
 from spndl.spl import SPLSchedule, epoch_plan, select_easy
@@ -132,11 +133,10 @@ class Job:
     fold_key: int               # the fold (-1 for a split), in every seeded stream
 
 
-def set_up(data: Prepared, variant: str, fold: int | None, cfg: Config, device: torch.device,
-           numerics: dict | None = None) -> Job:
+def set_up(data: Prepared, variant: str, fold: int | None, cfg: Config, device: torch.device) -> Job:
     """The model (seeded per fold), its starting weights, Adam (section 4.2), the train and
-    test parts on the device, and the order and augmentation streams. ``numerics`` (what
-    spndl.numerics.apply returned) puts the model's layers on spndl's GEMM where it says so."""
+    test parts on the device, and the order and augmentation streams. Under a ``train.cpu_isa``
+    of spndl's GEMM the model's layers run on it (spndl.kernels)."""
     fold_key = -1 if fold is None else fold
     torch.use_deterministic_algorithms(device.type == "cpu")
     if device.type == "cuda":
@@ -146,7 +146,8 @@ def set_up(data: Prepared, variant: str, fold: int | None, cfg: Config, device: 
     torch.manual_seed(stream_seed(cfg.seed, fold_key, "init"))
     model = SPNDLNet(len(data.classes), reference_mode)
     weights = init_weights(model, cfg.model.weights)
-    use_kernels(model, numerics or {}, device.type)
+    if device.type == "cpu" and cfg.train.cpu_isa in FIXED_GEMM:
+        install_kernels(model)
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -218,7 +219,7 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
     device = pick_device(device or cfg.train.device)
     with sw.part("set up model and data"):
         try:  # set_up refuses the unfused Adam under a host-independent cpu_isa (adam_fused)
-            job = set_up(data, variant, fold, cfg, device, numerics)
+            job = set_up(data, variant, fold, cfg, device)
         except NumericsError as e:
             raise RunError(f"{out}: {e}") from None
     numerics = {**numerics, "adam": "fused" if job.opt.defaults["fused"] else "unfused"}
