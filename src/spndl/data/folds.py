@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold
 
 RULES = ("modulo", "stratified")
 
@@ -32,6 +31,10 @@ def assign_folds(subjects: list[str], labels: list[int], rule: str = "modulo",
         fold_of = {s: i % n_folds for i, s in enumerate(unique)}
         return np.array([fold_of[s] for s in subjects], dtype=np.int64)
     folds = np.empty(len(subjects), dtype=np.int64)
+    # Imported here: scikit-learn (and scipy under it) take a second to import, and every
+    # training process reads prepared data through this package without needing a split.
+    from sklearn.model_selection import StratifiedGroupKFold
+
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     for k, (_, test) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups=subjects)):
         folds[test] = k
