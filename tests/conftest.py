@@ -25,3 +25,10 @@ def synth_root(tmp_path_factory):
 def prepared(synth_root, tmp_path_factory):
     base = tmp_path_factory.mktemp("prepared")
     return {d: (prepare(d, synth_root / d, base / d, size=32), base / d) for d in ("ckplus", "oulu", "rafdb")}
+
+
+def pytest_collection_modifyitems(config, items):
+    """The two whole-DAG modules first: with pytest-xdist's workers (pyproject's addopts) they
+    start at once, beside the rest of the suite, instead of last and alone."""
+    first = ("test_pipeline.py", "test_slurm.py")
+    items.sort(key=lambda item: item.path.name not in first)  # a stable sort: the rest keep their order

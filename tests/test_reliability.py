@@ -393,7 +393,7 @@ def test_a_kill_during_a_checkpoint_write_leaves_nothing_after_the_next_run(prep
 def test_a_run_killed_at_random_moments_ends_as_an_uninterrupted_one(prepared, tmp_path):
     import random
 
-    spl = ["--variant", "spl", "--fold", "0", "--set", "train.epochs=12", "--set", "train.batch_size=16",
+    spl = ["--variant", "spl", "--fold", "0", "--set", "train.epochs=7", "--set", "train.batch_size=16",
            "--set", "spl.paces=3", "--set", "spl.step=0.25", "--set", "data.size=32",
            "--set", "train.checkpoint_every_s=0.4"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
