@@ -16,6 +16,7 @@ from spndl.cli import main
 from spndl.data.acquire import ACQUIRED_FILE, acquire
 from spndl.data.records import DataError
 from spndl.fsutil import sha256_file
+from spndl.ownership import RECORD
 
 
 def _listing(root: Path) -> set[str]:
@@ -28,7 +29,7 @@ def test_three_ckplus_zips_combine_into_one_tree_with_checksums_recorded(synth_r
     rec = acquire("ckplus", [str(z) for z in zips], tmp_path / "raw/ckplus", sha256=[want, None, "-"],
                   keep=tmp_path / "archives", log=lambda s: None)
     tree = tmp_path / "raw/ckplus"
-    assert {p.name for p in tree.iterdir()} == {"cohn-kanade-images", "Emotion", "Landmarks", ACQUIRED_FILE}
+    assert {p.name for p in tree.iterdir()} == {"cohn-kanade-images", "Emotion", "Landmarks", ACQUIRED_FILE, RECORD}
     assert _listing(tree / "Landmarks") == _listing(synth_root / "ckplus/Landmarks")
     assert [s["sha256"] for s in rec["sources"]] == [sha256_file(z) for z in zips]
     assert rec["sources"][0]["sha256_expected"] == want and rec["sources"][1]["sha256_expected"] is None
@@ -39,12 +40,12 @@ def test_three_ckplus_zips_combine_into_one_tree_with_checksums_recorded(synth_r
 
 def test_a_folder_and_a_file_url_are_sources_too(synth_root, tmp_path):
     acquire("rafdb", [str(synth_root / "rafdb")], tmp_path / "from_folder", log=lambda s: None)
-    assert _listing(tmp_path / "from_folder") - {ACQUIRED_FILE} == _listing(synth_root / "rafdb")
+    assert _listing(tmp_path / "from_folder") - {ACQUIRED_FILE, RECORD} == _listing(synth_root / "rafdb")
     z = pack(tmp_path / "dl/basic.tar.gz", {"basic": synth_root / "rafdb/basic"})
     rec = acquire("rafdb", [z.as_uri()], tmp_path / "from_url", keep=tmp_path / "archives", log=lambda s: None)
     assert rec["sources"][0]["source"] == z.as_uri() and rec["sources"][0]["sha256"] == sha256_file(z)
     assert (tmp_path / "archives/basic.tar.gz").is_file()
-    assert _listing(tmp_path / "from_url") - {ACQUIRED_FILE} == _listing(synth_root / "rafdb")
+    assert _listing(tmp_path / "from_url") - {ACQUIRED_FILE, RECORD} == _listing(synth_root / "rafdb")
 
 
 @pytest.fixture
@@ -76,7 +77,7 @@ def test_an_http_url_is_downloaded_verified_and_kept(synth_root, tmp_path, http_
                   log=lambda s: None)
     assert rec["sources"][0]["source"] == url and rec["sources"][0]["sha256_expected"] == sha256_file(z)
     assert sha256_file(tmp_path / "archives/basic.zip") == sha256_file(z)
-    assert _listing(tmp_path / "raw/rafdb") - {ACQUIRED_FILE} == _listing(synth_root / "rafdb")
+    assert _listing(tmp_path / "raw/rafdb") - {ACQUIRED_FILE, RECORD} == _listing(synth_root / "rafdb")
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["rafdb"]  # the download folder is gone
     with pytest.raises(DataError, match=re.escape(f"{base}/nope.zip: download failed (HTTP Error 404")):
         acquire("rafdb", [f"{base}/nope.zip"], tmp_path / "raw/other", log=lambda s: None)

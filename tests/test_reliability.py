@@ -283,9 +283,11 @@ def test_malicious_checkpoint_and_weights_are_refused_in_one_line(prepared, tmp_
     assert f"{evil}: checkpoint refused: it asks to run code" in _err(capsys)
     assert main(["train", "--data", data, "--out", str(tmp_path / "r"), *TRAIN, "--set", f"model.weights={evil}"]) == 2
     assert f"{evil}: weight file refused" in _err(capsys)
+    # A run's own checkpoint replaced by one that runs code: refused when the run resumes.
     run = tmp_path / "r2"
-    run.mkdir()
+    assert main(["train", "--data", data, "--out", str(run), *TRAIN]) == 0
     shutil.copy(evil, run / "checkpoint.pt")
+    capsys.readouterr()
     assert main(["train", "--data", data, "--out", str(run), *TRAIN]) == 2
     assert "checkpoint refused" in _err(capsys)
 
@@ -547,15 +549,21 @@ def test_member_names_that_break_later_steps_are_refused(tmp_path, capsys, kind)
     assert not (tmp_path / "raw").exists()
 
 
-# Kind: a reordered class list in dataset.json (it would swap per-class accuracy names).
-def test_a_reordered_class_list_is_caught_by_the_checksum(prepared, tmp_path):
+# Kind: an edited field of dataset.json that decides what a run means: a reordered class list
+# (it would swap per-class accuracy names), another dataset's name (the run would go to that
+# dataset's table), synthetic data marked real, another fold count.
+@pytest.mark.parametrize("edit", ["classes", "dataset", "synthetic", "n_folds"])
+def test_an_edited_field_of_dataset_json_is_caught_by_the_checksum(prepared, tmp_path, edit):
     copy = tmp_path / "prep"
     shutil.copytree(prepared["ckplus"][1], copy)
     info = json.loads((copy / "dataset.json").read_text())
     load_prepared(copy)
-    info["classes"][0], info["classes"][1] = info["classes"][1], info["classes"][0]
+    if edit == "classes":
+        info["classes"][0], info["classes"][1] = info["classes"][1], info["classes"][0]
+    else:
+        info[edit] = {"dataset": "rafdb", "synthetic": False, "n_folds": 5}[edit]
     (copy / "dataset.json").write_text(json.dumps(info))
-    with pytest.raises(DataError, match="the class list in dataset.json changed"):
+    with pytest.raises(DataError, match="a field of dataset.json .* changed since prepare"):
         load_prepared(copy)
 
 

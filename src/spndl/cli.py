@@ -52,13 +52,15 @@ def cmd_acquire(a):
 
 def cmd_check_data(a):
     from spndl.data.check import check_data, format_report
-    from spndl.fsutil import write_text
+    from spndl.ownership import check_output_file, write_output_text
 
+    if a.report:  # before reading the tree: a report that may not be written is named at once
+        check_output_file(a.report, a.force)
     r = check_data(a.dataset, a.root, images=a.images, allow_deviation=a.allow_deviation)
     text = format_report(r)
     print(text)
     if a.report:
-        write_text(a.report, json.dumps(r.to_dict(), indent=2) + "\n")
+        write_output_text(a.report, json.dumps(r.to_dict(), indent=2) + "\n", a.force)
     return 0 if r.ok else 3
 
 
@@ -127,7 +129,7 @@ def cmd_export(a):
 def cmd_features(a):
     from spndl.features import export_features
 
-    r = export_features(a.checkpoint, a.data, a.out, part=a.part, device=a.device)
+    r = export_features(a.checkpoint, a.data, a.out, part=a.part, device=a.device, force=a.force)
     print(f"wrote {r['n']} x {r['dim']} features to {a.out}")
 
 
@@ -200,7 +202,8 @@ def _read_json(path):
 def parser() -> argparse.ArgumentParser:
     from spndl.variants import VARIANTS
 
-    p = argparse.ArgumentParser(prog="spndl", description=__doc__)
+    p = argparse.ArgumentParser(prog="spndl", description=__doc__,
+                                epilog="--debug, anywhere on the line: show a failure's traceback")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("synth", help="write the synthetic datasets in the real on-disk layouts")
@@ -231,6 +234,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--root", required=True, help="the dataset's folder")
     s.add_argument("--images", help=images_help)
     s.add_argument("--report", help="also write the report as JSON here")
+    s.add_argument("--force", action="store_true", help="replace an existing --report file spndl did not write")
     s.add_argument("--allow-deviation", action="store_true",
                    help="exit 0 even when counts differ from the paper's (exit 3 otherwise)")
     s.set_defaults(func=cmd_check_data)
@@ -276,7 +280,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--neutral", help="a neutral photo of the same person (NDF and SPNDL variants only)")
     s.add_argument("--no-detect", action="store_true", help="the photos are face crops already: no face detector")
     s.add_argument("--out", help=".csv or .json (default: CSV on standard output)")
-    s.add_argument("--force", action="store_true", help="replace an existing --out file")
+    s.add_argument("--force", action="store_true", help="replace an existing --out file spndl did not write")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     s.add_argument("--batch-size", type=_positive(int), default=64)
     s.set_defaults(func=cmd_predict)
@@ -284,7 +288,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("export", help="write a trained run as an ONNX graph with its preprocessing in the metadata")
     s.add_argument("--checkpoint", required=True, help="a finished run folder (or its checkpoint.pt)")
     s.add_argument("--out", required=True, help="the .onnx file")
-    s.add_argument("--force", action="store_true", help="replace an existing file")
+    s.add_argument("--force", action="store_true", help="replace an existing file spndl did not write")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("features", help="export pooled features or NDFs of a checkpoint")
@@ -293,6 +297,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help=".npz file")
     s.add_argument("--part", default="train", choices=["train", "test"])
     s.add_argument("--device", default="auto")
+    s.add_argument("--force", action="store_true", help="replace an existing --out file spndl did not write")
     s.set_defaults(func=cmd_features)
 
     s = sub.add_parser("evidence", help="baseline vs NDF vs NDF with another subject's neutral, paired by fold "
@@ -353,22 +358,44 @@ def _loaded(names) -> tuple[type, ...]:
     return tuple(getattr(sys.modules[m], c) for m, c in names if m in sys.modules)
 
 
+def _save_traceback(command: str) -> Path | None:
+    """The current exception's traceback in a file of its own (SPNDL_LOG_DIR, else the
+    temporary folder), for a bug report; None if even that cannot be written."""
+    import traceback
+
+    folder = Path(os.environ.get("SPNDL_LOG_DIR") or tempfile.gettempdir())
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"spndl-{command}-error-", suffix=".log", dir=folder)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"spndl {' '.join(sys.argv[1:]) or command}\n\n{traceback.format_exc()}")
+        return Path(name)
+    except OSError:
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Every expected failure (bad input, settings, checkpoints, weights,
-    a full disk) is one line naming the file and the problem, exit code 2; a traceback
-    means a bug (SPNDL_DEBUG=1 shows one for the expected failures too)."""
+    a full disk) is one line naming the file and the problem, exit code 2. Anything else is
+    a bug, and still one line, exit code 1, with the traceback in a file whose path it
+    prints; --debug (or SPNDL_DEBUG=1) shows the traceback instead, for either kind."""
     from spndl.data.records import DataError
 
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv or os.environ.get("SPNDL_DEBUG") == "1"
+    args = parser().parse_args([a for a in argv if a != "--debug"])
     try:
         rc = args.func(args)
     except Exception as e:
-        if not isinstance(e, (DataError, ConfigError, OSError, *_loaded(EXPECTED_ELSEWHERE))):
+        if debug:
             raise
-        if os.environ.get("SPNDL_DEBUG") == "1":
-            raise
-        print(f"spndl {args.command}: error: {_one_line(e)}", file=sys.stderr)
-        return 2
+        if isinstance(e, (DataError, ConfigError, OSError, *_loaded(EXPECTED_ELSEWHERE))):
+            print(f"spndl {args.command}: error: {_one_line(e)}", file=sys.stderr)
+            return 2
+        saved = _save_traceback(args.command)
+        where = f"the traceback is in {saved}" if saved else "no traceback file could be written"
+        print(f"spndl {args.command}: unexpected error: {type(e).__name__}: {_one_line(e)} ({where}; "
+              "--debug shows it; please report it with the command that gave it)", file=sys.stderr)
+        return 1
     return rc if isinstance(rc, int) else 0  # check-data: 3 when counts differ
 
 

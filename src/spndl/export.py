@@ -20,7 +20,7 @@ from torch import nn
 
 from spndl.batching import MEAN, STD
 from spndl.data.records import DataError
-from spndl.fsutil import atomic_path
+from spndl.ownership import check_output_file, output_file
 from spndl.kernels import uninstall
 from spndl.predict import TrainedRun, load_run
 
@@ -66,14 +66,14 @@ def metadata(run: TrainedRun) -> dict[str, str]:
 
 
 def export_onnx(run_path: str | Path, out: str | Path, force: bool = False) -> dict:
-    """Write ``out`` (.onnx) for the run; an existing file is replaced only with ``force``."""
+    """Write ``out`` (.onnx) for the run; an existing file is replaced only where spndl wrote
+    it, or with ``force`` (spndl.ownership)."""
     import onnx
 
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise DataError(f"{out}: the output must end in .onnx")
-    if out.exists() and not force:
-        raise DataError(f"{out}: exists; refusing to overwrite it (use --force, or another --out)")
+    check_output_file(out, force)  # before the minutes of exporting; output_file checks again
     run = load_run(run_path)
     graph = _Graph(run).eval()
     s = run.image_size
@@ -89,6 +89,6 @@ def export_onnx(run_path: str | Path, out: str | Path, force: bool = False) -> d
     for k, v in metadata(run).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = k, v
-    with atomic_path(out) as tmp:
+    with output_file(out, force) as tmp:
         onnx.save_model(proto, str(tmp))
     return {"path": str(out), "bytes": out.stat().st_size, "inputs": names}

@@ -13,7 +13,7 @@ from spndl.checkpoint import load as load_checkpoint
 from spndl.config import config_from_dict
 from spndl.data.prepared import load_prepared, split_indices
 from spndl.data.records import DataError
-from spndl.fsutil import atomic_path
+from spndl.ownership import check_output_file, output_file
 from spndl.model import SPNDLNet
 from spndl.numerics import apply as apply_numerics, use_kernels
 from spndl.train import pick_device, predict
@@ -21,8 +21,10 @@ from spndl.variants import VARIANTS
 
 
 def export_features(checkpoint: str | Path, data_dir: str | Path, out: str | Path, part: str = "train",
-                    device: str = "auto") -> dict:
-    """Write ``out`` (.npz: sample_id, label, loss, features) for the train or test part of the run's fold."""
+                    device: str = "auto", force: bool = False) -> dict:
+    """Write ``out`` (.npz: sample_id, label, loss, features) for the train or test part of the
+    run's fold; an existing file is replaced only where spndl wrote it, or with ``force``."""
+    check_output_file(out, force)  # before the model runs; output_file checks again
     ck = load_checkpoint(checkpoint)
     if not isinstance(ck, dict) or not {"settings", "model"} <= set(ck):
         raise CheckpointError(f"{checkpoint}: not a checkpoint of spndl train (no settings and model)")
@@ -47,7 +49,7 @@ def export_features(checkpoint: str | Path, data_dir: str | Path, out: str | Pat
     result = {"sample_id": data.manifest["sample_id"].to_numpy()[rows].astype(str),
               "label": p.labels.cpu().numpy(), "loss": loss.numpy(), "features": feats.numpy(),
               "pace": np.array(ck.get("pace", 0)), "classes": np.array(json.dumps(data.classes))}
-    with atomic_path(out) as tmp:
+    with output_file(out, force) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **result)
     return {"n": len(rows), "dim": int(feats.shape[1])}

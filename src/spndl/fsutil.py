@@ -1,4 +1,4 @@
-"""Atomic file and folder writes, output-folder ownership, and content checksums.
+"""Atomic file writes, temporary names, and content checksums (what may be replaced: spndl.ownership).
 
 Every output is written to a temporary sibling and renamed into place, so an
 interrupted or failed step never leaves a half-written file behind. The
@@ -36,7 +36,7 @@ def temp_prefix(path: Path) -> str:
     return f".{path.name}.{_HOST}-{os.getpid()}."
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -104,7 +104,7 @@ _swept: set[Path] = set()
 
 
 @contextlib.contextmanager
-def _naming_write_failures(path: Path) -> Iterator[None]:
+def naming_write_failures(path: Path) -> Iterator[None]:
     """A write to ``path`` refused by the disk becomes one ``OutputError`` naming ``path``."""
     try:
         yield
@@ -129,9 +129,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp)
     try:
-        with _naming_write_failures(path):
+        with naming_write_failures(path):
             yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -150,56 +150,6 @@ def has_record(folder: Path, name: str, *keys: str) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(record, dict) and all(k in record for k in keys)
-
-
-def check_output_dir(path: str | os.PathLike, is_own: Callable[[Path], bool], what: str,
-                     inputs: tuple[str | os.PathLike, ...] = ()) -> None:
-    """Refuse to write ``path`` unless it is absent, an empty folder, or recognisably this
-    command's own earlier output (``is_own``); and refuse an output that is, holds or lies
-    inside one of ``inputs``. ``what`` names the output in the message (e.g. 'a prepared
-    folder, marked by its dataset.json')."""
-    path = Path(path)
-    out = path.resolve()
-    for src in inputs:
-        src = Path(src).resolve()
-        if out == src or out.is_relative_to(src) or src.is_relative_to(out):
-            raise OutputError(f"{path}: the output would replace or lie inside the input {src}; "
-                              "choose an output folder outside it")
-    if not (path.exists() or path.is_symlink()):
-        return
-    if not path.is_dir() or path.is_symlink():
-        raise OutputError(f"{path}: exists and is not a folder; refusing to replace it")
-    if any(path.iterdir()) and not is_own(path):
-        raise OutputError(f"{path}: folder is not empty and is not {what}; refusing to replace "
-                          "what spndl did not write (choose another --out or empty it)")
-
-
-@contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike, is_own: Callable[[Path], bool], what: str,
-               inputs: tuple[str | os.PathLike, ...] = ()) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; it replaces ``path`` only on success.
-
-    ``path`` must pass ``check_output_dir`` (checked before and again just before the swap),
-    so a user's folder is never replaced; a killed writer's leftovers beside it are removed."""
-    path = Path(path)
-    check_output_dir(path, is_own, what, inputs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would outlive the rename
-    try:
-        with _naming_write_failures(path):
-            yield tmp
-        check_output_dir(path, is_own, what)
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
-            os.replace(path, old / path.name)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def sha256_file(path: str | os.PathLike, h: "hashlib._Hash | None" = None) -> str:

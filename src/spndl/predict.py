@@ -76,9 +76,13 @@ def load_run(path: str | Path, device: torch.device | str = "cpu") -> TrainedRun
     ck = load_checkpoint(ck_file)
     if not isinstance(ck, dict) or not {"settings", "model"} <= set(ck):
         raise CheckpointError(f"{ck_file}: not a checkpoint of spndl train (no settings and model)")
-    if ck["settings"].get("variant") != variant:
-        raise CheckpointError(f"{ck_file}: a checkpoint of variant {ck['settings'].get('variant')!r}, but "
-                              f"{metrics_file} is of {variant!r}; the folder mixes two runs")
+    # The class names come from metrics.json and the weights from checkpoint.pt: a folder that
+    # mixes two runs (CK+ and RAF-DB both have seven classes) would label one run's
+    # probabilities with the other's names. Every field that says which run it is must agree.
+    for key in ("variant", "dataset", "fold", "data_checksum"):
+        if ck["settings"].get(key) != metrics.get(key):
+            raise CheckpointError(f"{ck_file}: a checkpoint of {key} {ck['settings'].get(key)!r}, but {metrics_file} "
+                                  f"is of {key} {metrics.get(key)!r}; the folder mixes two runs")
     if variant not in VARIANTS:
         raise CheckpointError(f"{metrics_file}: unknown variant {variant!r}")
     mode = VARIANTS[variant][0]
@@ -238,19 +242,17 @@ class Predictor:
 
 
 def write_rows(rows: list[dict], out: str | Path, force: bool = False) -> None:
-    """The rows as CSV or JSON (by ``out``'s suffix), written atomically; an existing file is
-    replaced only with ``force``."""
+    """The rows as CSV or JSON (by ``out``'s suffix), written atomically; an existing file
+    is replaced only where spndl wrote it, or with ``force`` (spndl.ownership)."""
     import pandas as pd
 
-    from spndl.fsutil import atomic_path, write_text
+    from spndl.ownership import output_file
 
     out = Path(out)
     if out.suffix.lower() not in (".csv", ".json"):
         raise DataError(f"{out}: --out must end in .csv or .json")
-    if out.exists() and not force:
-        raise DataError(f"{out}: exists; refusing to overwrite it (use --force, or another --out)")
-    if out.suffix.lower() == ".json":
-        write_text(out, json.dumps(rows, indent=1) + "\n")
-        return
-    with atomic_path(out) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
+    with output_file(out, force) as tmp:
+        if out.suffix.lower() == ".json":
+            tmp.write_text(json.dumps(rows, indent=1) + "\n")
+        else:
+            pd.DataFrame(rows).to_csv(tmp, index=False)

@@ -33,6 +33,7 @@ from spndl.fsutil import atomic_path, is_temporary, remove_stale_temporaries, wr
 from spndl.model_card import model_card
 from spndl.numerics import describe
 from spndl.provenance import code_version
+from spndl.runlock import LOCK
 
 RUN_FILES = ("checkpoint.pt", "history.csv", "spl_selection.csv", "predictions.csv", "metrics.json", "config.yaml",
              "MODEL_CARD.md")
@@ -63,17 +64,16 @@ def _determining(settings: dict) -> dict:
 
 def check_run_folder(out: Path) -> None:
     """A run writes only into an absent or empty folder or its own earlier run folder: one
-    with a checkpoint (readable or moved aside) or the config.yaml a run writes first.
-    A file that merely shares a name (a user's config.yaml) does not make it one."""
+    with the config.yaml a run writes before its first checkpoint. Files that merely share
+    a run's names (a user's checkpoint.pt and config.yaml) do not make one, whatever the
+    options: --restart-on-change starts a run over, it never takes over a user's folder."""
     if out.exists() and not out.is_dir():
         raise RunError(f"{out}: exists and is not a folder; refusing to write a run there")
     names = [p.name for p in out.iterdir()] if out.is_dir() else []
-    if not names or all(is_temporary(n) for n in names):
+    if all(is_temporary(n) or n == LOCK for n in names) or _is_run_config(out):
         return
-    if any(n == "checkpoint.pt" or n.startswith("checkpoint.pt.unreadable") for n in names) or _is_run_config(out):
-        return
-    raise RunError(f"{out}: folder is not empty and holds no run of spndl train; refusing to write into it "
-                   "(choose another --out)")
+    raise RunError(f"{out}: folder is not empty and holds no run of spndl train (no config.yaml of one); "
+                   "refusing to write into it (choose another --out)")
 
 
 def _is_run_config(out: Path) -> bool:

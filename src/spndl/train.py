@@ -27,7 +27,7 @@ from spndl.data.prepared import Prepared, load_prepared, split_indices
 from spndl.data.records import DataError
 from spndl.data.registry import for_dataset
 from spndl.model import SPNDLNet
-from spndl import collector
+from spndl import collector, runlock
 from spndl.kernels import install as install_kernels
 from spndl.numerics import FIXED_GEMM, NumericsError, adam_fused, apply as apply_numerics
 from spndl.runfolder import RunError, RunFolder, check_run_folder, run_settings
@@ -202,8 +202,15 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
     """
     if variant not in VARIANTS:
         raise RunError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    check_run_folder(Path(out))  # before the lock file: a user's folder gets nothing of ours
+    with runlock.holding(out):
+        check_run_folder(Path(out))  # again, now that no other run can write it
+        return _train(data_dir, variant, fold, out, cfg, on_epoch_end, log, device, restart_on_change, stopwatch)
+
+
+def _train(data_dir, variant, fold, out, cfg, on_epoch_end, log, device, restart_on_change, stopwatch) -> dict:
+    """``train`` once the run folder's lock is held (spndl.runlock)."""
     reference_mode, use_spl = VARIANTS[variant]
-    check_run_folder(Path(out))
     try:  # before the first torch operation of the run: most CPU switches are read only once
         numerics = apply_numerics(cfg.train.cpu_isa, cfg.train.cpu_threads)
     except NumericsError as e:

@@ -37,7 +37,8 @@ from pathlib import Path, PurePosixPath
 
 from spndl import __version__
 from spndl.data.records import DataError
-from spndl.fsutil import atomic_dir, atomic_path, check_output_dir, has_record, sha256_file, temp_prefix
+from spndl.fsutil import atomic_path, has_record, sha256_file, temp_prefix
+from spndl.ownership import atomic_dir, check_output_dir
 
 ACQUIRED_FILE = "spndl-acquired.json"
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")

@@ -19,8 +19,35 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels
 UNREADABLE = "unreadable image"  # the reason prepare and check-data give for a file that does not decode
 
 
+# The most pixels spndl decodes from one image: 100 megapixels (10,000 x 10,000) take 300 MB
+# as RGB and about 1 GB while being converted, within the 4,000 MB of a pipeline job; a 1 MB
+# PNG may declare 32,000 x 32,000 px (3 GB decoded). The header is read first, so such a file
+# is refused before anything is decoded.
+MAX_PIXELS = 100_000_000
+
+
+def _check_pixels(path: Path) -> None:
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():  # Pillow warns of large images itself; the limit here is ours
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+    except Image.DecompressionBombError:  # Pillow's own limit, far above ours
+        raise DataError(path, f"above the limit of {MAX_PIXELS // 10**6} megapixels per image") from None
+    except (OSError, ValueError, SyntaxError):
+        return  # a header Pillow does not read: OpenCV decides whether it is an image
+    if w * h > MAX_PIXELS:
+        raise DataError(path, f"{w} x {h} px, above the limit of {MAX_PIXELS // 10**6} megapixels per image")
+
+
 def read_image(path: Path) -> np.ndarray:
-    """An image file as (H, W, 3) RGB uint8; greyscale frames are repeated to 3 channels."""
+    """An image file as (H, W, 3) RGB uint8; greyscale frames are repeated to 3 channels.
+    A file that does not decode, or declares more than ``MAX_PIXELS``, is a DataError."""
+    _check_pixels(path)
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise DataError(path, UNREADABLE)

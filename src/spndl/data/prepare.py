@@ -32,7 +32,8 @@ from spndl.data.folds import assign_folds
 from spndl.data.records import DataError, Exclusion, ReadResult, Sequence
 from spndl.data.registry import spec as dataset_spec
 from spndl.data.spec import N_PEAK_FRAMES
-from spndl.fsutil import atomic_dir, check_output_dir, has_record, sha256_files
+from spndl.fsutil import has_record, sha256_files
+from spndl.ownership import atomic_dir, check_output_dir
 
 MANIFEST = "manifest.csv"
 IMAGES_FILE = "images.npy"
@@ -81,8 +82,8 @@ def _detector_faces(seq: Sequence, picks: list[int], size: int, detector: FaceDe
     for k in picks:
         try:
             img = read_image(seq.frames[k])
-        except DataError:
-            excl.append(Exclusion(str(seq.frames[k]), UNREADABLE, seq.sequence, seq.label))
+        except DataError as e:  # unreadable, or above the pixel limit: listed with its reason
+            excl.append(Exclusion(str(seq.frames[k]), e.reason, seq.sequence, seq.label))
             continue
         box = detector.detect(img)
         if box is None:
@@ -98,8 +99,8 @@ def _whole_faces(seq: Sequence, picks: list[int], size: int, how: str):
     for k in picks:
         try:
             faces[k] = crop_resize(read_image(seq.frames[k]), (0, 0, 10**9, 10**9), size)
-        except DataError:
-            excl.append(Exclusion(str(seq.frames[k]), UNREADABLE, seq.sequence, seq.label))
+        except DataError as e:  # unreadable, or above the pixel limit: listed with its reason
+            excl.append(Exclusion(str(seq.frames[k]), e.reason, seq.sequence, seq.label))
     return faces, excl, {k: how for k in faces}
 
 
@@ -228,10 +229,19 @@ OWN_OUTPUT = "a prepared folder (one with spndl's dataset.json)"
 MIN_SIZE = 16  # px: ResNet-18 halves the input five times
 
 
-def data_checksum(images: Path, manifest: Path, classes: list[str]) -> str:
-    """The prepared data's identity: the arrays, the manifest and the class order that
-    gives the labels their names (a reordered dataset.json would swap per-class names)."""
-    return sha256_files([images, manifest], extra=json.dumps(classes).encode())
+# The fields of dataset.json that decide what a run on the data means: its dataset (the
+# tables it goes to), the class order that names the labels (a reordered list would swap
+# per-class names), whether it is synthetic, and how it was cropped, paired and folded.
+# The rest (counts, the source path, the version) describes and can be recomputed.
+MEANING = ("dataset", "classes", "size", "synthetic", "images", "crop", "pairing", "split",
+           "fold_rule", "n_folds", "fold_seed")
+
+
+def data_checksum(images: Path, manifest: Path, info: dict) -> str:
+    """The prepared data's identity: the arrays, the manifest and the fields of dataset.json
+    in ``MEANING``, so that an edit to any of them shows as data other than prepare wrote."""
+    meaning = {k: info.get(k) for k in MEANING}
+    return sha256_files([images, manifest], extra=json.dumps(meaning, sort_keys=True).encode())
 
 
 def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 224, fold_rule: str = "modulo",
@@ -283,6 +293,6 @@ def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 224, fo
             wr = csv.DictWriter(f, ["path", "reason", "sequence", "label"])
             wr.writeheader()
             wr.writerows(asdict(e) for e in excl)
-        info["checksum"] = data_checksum(tmp / IMAGES_FILE, tmp / MANIFEST, classes)
+        info["checksum"] = data_checksum(tmp / IMAGES_FILE, tmp / MANIFEST, info)
         (tmp / INFO).write_text(json.dumps(info, indent=2) + "\n")
     return info

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spndl.data.prepare import IMAGES_FILE, INFO, MANIFEST, data_checksum
+from spndl.data.prepare import IMAGES_FILE, INFO, MANIFEST, MEANING, data_checksum
 from spndl.data.records import DataError
 
 
@@ -41,13 +41,13 @@ def load_prepared(path: str | Path) -> Prepared:
             raise DataError(f"{path / name}: missing; run `spndl prepare` first")
     try:
         info = json.loads((path / INFO).read_text())
-        classes = info["classes"]
+        info["classes"], info["dataset"]
     except (ValueError, KeyError, TypeError) as e:
         raise DataError(f"{path / INFO}: not a dataset.json written by `spndl prepare` ({e})") from None
-    checksum = data_checksum(path / IMAGES_FILE, path / MANIFEST, classes)
+    checksum = data_checksum(path / IMAGES_FILE, path / MANIFEST, info)
     if checksum != info.get("checksum"):
-        raise DataError(f"{path}: images.npy, manifest.csv or the class list in dataset.json changed since "
-                        f"prepare wrote them "
+        raise DataError(f"{path}: images.npy, manifest.csv or a field of dataset.json ({', '.join(MEANING)}) "
+                        f"changed since prepare wrote them "
                         f"(checksum {checksum[:12]} != recorded {str(info.get('checksum'))[:12]})")
     images = np.load(path / IMAGES_FILE)
     manifest = pd.read_csv(path / MANIFEST, keep_default_na=False)

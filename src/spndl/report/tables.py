@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from spndl.data.records import DataError
 from spndl.data.registry import DATASETS
 from spndl.fsutil import atomic_path, write_text
 from spndl.report.claims import MIN_RUNS, claims_markdown, claims_table, compare
@@ -24,18 +25,32 @@ DATASET_NAMES = {name: s.title for name, s in DATASETS.items()}
 
 def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
     """One row per run: dataset, variant, fold, seed, accuracy and what the run was computed on."""
-    rows = []
+    rows, seen = [], {}
     for d in run_dirs:
         path = Path(d) / "metrics.json"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: run has no metrics (not finished?)")
-        m = json.loads(path.read_text())
-        rows.append({"dataset": m["dataset"], "variant": m["variant"], "fold": m["fold"], "seed": m["seed"],
-                     "accuracy": m["accuracy"], "n_test": m["n_test"], "n_train": m["n_train"],
-                     "synthetic": m["synthetic"],
-                     "data_checksum": m["data_checksum"], "image_size": m["image_size"],
-                     "epochs": m["epochs"], "steps": m["steps"], "weights": m["weights"], "weights_sha256": m.get("weights_sha256", ""),
-                     "n_folds": m["n_folds"], "numerics": m.get("numerics", "not recorded"), "run": str(d)})
+        try:
+            m = json.loads(path.read_text())
+            key = (m["dataset"], m["variant"], m["fold"], m["seed"])
+            row = {"dataset": m["dataset"], "variant": m["variant"], "fold": m["fold"], "seed": m["seed"],
+                   "accuracy": m["accuracy"], "n_test": m["n_test"], "n_train": m["n_train"],
+                   "synthetic": m["synthetic"],
+                   "data_checksum": m["data_checksum"], "image_size": m["image_size"],
+                   "epochs": m["epochs"], "steps": m["steps"], "weights": m["weights"],
+                   "weights_sha256": m.get("weights_sha256", ""),
+                   "n_folds": m["n_folds"], "numerics": m.get("numerics", "not recorded"), "run": str(d)}
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            why = "truncated or not JSON" if isinstance(e, ValueError) else (
+                f"no field {e}" if isinstance(e, KeyError) else "not a JSON object")
+            raise DataError(f"{path}: not the metrics of a finished run of spndl train ({why})") from None
+        # One run given twice (or a copy of it) would count as two runs: a std of 0 and an
+        # interval from nothing.
+        if key in seen:
+            raise DataError(f"{path}: the same run ({', '.join(map(str, key))}) as {seen[key]}; "
+                            "give each run once")
+        seen[key] = path
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

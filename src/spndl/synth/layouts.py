@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from spndl.data.spec import CKPLUS_CLASSES, EXPECTED, OULU_FOLDERS, RAFDB_CLASSES, RAFDB_CODES
-from spndl.fsutil import atomic_dir
+from spndl.ownership import atomic_dir
 from spndl.opencv import cv2
 from spndl.synth.face import Identity, au_weights, expression_shape, sample_identity
 from spndl.synth.render import Pose, finish, render

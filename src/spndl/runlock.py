@@ -1,0 +1,50 @@
+"""One writer per run folder.
+
+Two ``spndl train`` on one ``--out`` would each write their own epochs, and the folder
+would end with one run's config.yaml beside the other's checkpoint and metrics. A run
+therefore holds an exclusive, non-blocking ``flock`` on ``RUN/.spndl-run.lock`` from
+before it reads the folder until it has written its last file. The kernel drops the lock
+of a process that dies, killed or not (as it does the GPU slots of spndl.devices), so a
+crashed run never blocks the next one; the file, which names the holder's host and pid,
+stays behind, and a run folder holding only it counts as empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+from pathlib import Path
+from typing import Iterator
+
+LOCK = ".spndl-run.lock"
+
+
+class RunBusy(OSError):
+    """The run folder is being written by another process; the message names it."""
+
+
+@contextlib.contextmanager
+def holding(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold ``folder``'s run lock for the block, or fail at once naming the holder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    f = open(folder / LOCK, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "a process that has not yet written its name"
+        f.close()
+        raise RunBusy(f"{folder}: another spndl train is writing this run folder ({holder}); "
+                      "wait for it to end, or choose another --out") from None
+    try:
+        f.seek(0)
+        f.truncate()
+        f.write(f"host {socket.gethostname()} pid {os.getpid()}\n")
+        f.flush()
+        yield
+    finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
