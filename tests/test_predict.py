@@ -157,11 +157,14 @@ def test_the_onnx_graph_gives_pytorchs_probabilities(runs, prepared, tmp_path, c
     np.testing.assert_allclose(probs, want.softmax(1).numpy(), atol=1e-4)
     # A batch of another size goes through the same graph.
     assert session.run(["probabilities"], {"target": xn[:3], "reference": rn[:3]})[0].shape == (3, 7)
-    # An existing file is kept unless --force.
-    before = out.stat().st_mtime_ns
-    assert main(["export", "--checkpoint", str(run), "--out", str(out)]) == 2
-    assert f"{out}: exists; refusing to overwrite it" in _err(capsys) and out.stat().st_mtime_ns == before
-    assert main(["export", "--checkpoint", str(run), "--out", str(out), "--force"]) == 0
+    # Its own earlier file is replaced; a file spndl did not write is kept unless --force.
+    assert main(["export", "--checkpoint", str(run), "--out", str(out)]) == 0
+    mine = tmp_path / "mine.onnx"
+    mine.write_bytes(b"my graph")
+    assert main(["export", "--checkpoint", str(run), "--out", str(mine)]) == 2
+    assert f"{mine}: exists and was not written by spndl" in _err(capsys) and mine.read_bytes() == b"my graph"
+    assert main(["export", "--checkpoint", str(run), "--out", str(mine), "--force"]) == 0
+    assert mine.read_bytes() != b"my graph"
 
 
 def test_every_finished_run_has_a_model_card(runs):

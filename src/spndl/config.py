@@ -165,6 +165,9 @@ def _apply(obj, updates: dict, prefix: str, source: str):
                 raise ConfigError(f"{where}: expected a mapping")
             _apply(current, value, f"{prefix}{key}.", source)
         else:
+            if value is None and type(None) not in typing.get_args(typing.get_type_hints(type(obj))[key]):
+                # null only for the settings that have it (train.epochs: the paper's)
+                raise ConfigError(f"{where}: null is invalid; expected a value like {current!r}")
             setattr(obj, key, None if value is None else _coerce(value, _like(obj, key, current), where))
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from spndl.fsutil import atomic_path, write_text
+from spndl.ownership import output_file, write_output_text
 from spndl.report import tables
 from spndl.report.claims import compare
 
@@ -61,15 +61,15 @@ def write_evidence(run_dirs: list[str | Path], out: str | Path) -> pd.DataFrame:
     """evidence_folds.csv, evidence.csv (each arm's mean) and evidence.md (with the paired comparisons)."""
     out = Path(out)
     per_fold = collect(run_dirs).sort_values(["dataset", "arm", "fold", "seed"], kind="stable")
-    with atomic_path(out / "evidence_folds.csv") as tmp:
+    with output_file(out / "evidence_folds.csv") as tmp:
         per_fold[["dataset", "arm", "fold", "seed", "accuracy", "n_test", "n_train", "synthetic"]].to_csv(tmp, index=False)
     summary = (per_fold.groupby(["dataset", "arm"], sort=False)["accuracy"]
                .agg(mean="mean", std="std", runs="count").reset_index())
-    with atomic_path(out / "evidence.csv") as tmp:
+    with output_file(out / "evidence.csv") as tmp:
         summary.to_csv(tmp, index=False)
     tests = pd.DataFrame([r for ds in per_fold["dataset"].unique() for a, b in COMPARISONS
                           if (r := paired(per_fold, ds, a, b))])
-    with atomic_path(out / "evidence_tests.csv") as tmp:
+    with output_file(out / "evidence_tests.csv") as tmp:
         tests.to_csv(tmp, index=False)
     head = "Synthetic data (spndl synth): " if per_fold["synthetic"].all() else ""
     text = (f"{head}mean test accuracy over runs (folds x seeds; last epoch), std over runs\n\n"
@@ -78,5 +78,5 @@ def write_evidence(run_dirs: list[str | Path], out: str | Path) -> pd.DataFrame:
             "corrected resampled t-test (Nadeau and Bengio: the folds' training sets overlap), and the exact "
             "sign-flip p (none from fewer than three paired runs)\n\n"
             + tests.to_string(index=False, float_format=lambda x: f"{x:.2f}") + "\n")
-    write_text(out / "evidence.md", text)
+    write_output_text(out / "evidence.md", text)
     return summary

@@ -38,11 +38,30 @@ def read_preset(path: str | Path, name: str, dataset: str) -> dict:
     try:
         params = yaml.safe_load(path.read_text())
         presets = params["presets"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as e:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError) as e:
         raise ConfigError(f"{path}: not a params.yaml with presets ({' '.join(str(e).split())})") from None
+    if not isinstance(presets, dict):
+        raise ConfigError(f"{path}: presets: a mapping of preset names to settings, not {type(presets).__name__}")
     if name not in presets:
-        raise ConfigError(f"{path}: preset {name!r} is not one of {', '.join(presets)}")
+        raise ConfigError(f"{path}: preset {name!r} is not one of {', '.join(map(str, presets))}")
+    check_preset_shape(f"{path}: presets.{name}", presets[name])
     return preset_settings({**params, "preset": name}, dataset)
+
+
+def check_preset_shape(where: str, preset) -> None:
+    """What ``preset_settings`` reads of a preset, in the shape it reads it (the pipeline's
+    schema checks the same; a params file given to ``spndl train --preset`` has had no schema)."""
+    if not isinstance(preset, dict):
+        raise ConfigError(f"{where}: a mapping of settings, not {type(preset).__name__}")
+    size = preset.get("image_size")
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise ConfigError(f"{where}.image_size: {size!r} is invalid; expected a whole number of pixels")
+    seeds = preset.get("seeds")
+    if not (isinstance(seeds, list) and seeds and all(isinstance(x, int) and not isinstance(x, bool) for x in seeds)):
+        raise ConfigError(f"{where}.seeds: {seeds!r} is invalid; expected a list of whole numbers")
+    for key, value in preset.items():
+        if (key == "config" or str(key).startswith("config_")) and not isinstance(value, (dict, type(None))):
+            raise ConfigError(f"{where}.{key}: {value!r} is invalid; expected a mapping of settings")
 
 
 def run_config(params: dict, dataset: str) -> Config:

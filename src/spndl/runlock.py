@@ -6,7 +6,8 @@ therefore holds an exclusive, non-blocking ``flock`` on ``RUN/.spndl-run.lock`` 
 before it reads the folder until it has written its last file. The kernel drops the lock
 of a process that dies, killed or not (as it does the GPU slots of spndl.devices), so a
 crashed run never blocks the next one; the file, which names the holder's host and pid,
-stays behind, and a run folder holding only it counts as empty.
+stays behind in a run folder (one holding only it counts as empty), and is removed with
+the folder it made when a run fails before writing anything.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class RunBusy(OSError):
 def holding(folder: str | os.PathLike) -> Iterator[None]:
     """Hold ``folder``'s run lock for the block, or fail at once naming the holder."""
     folder = Path(folder)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     f = open(folder / LOCK, "a+")
     try:
@@ -46,5 +48,13 @@ def holding(folder: str | os.PathLike) -> Iterator[None]:
         f.flush()
         yield
     finally:
+        # A run that wrote nothing (bad data, a refused setting) leaves nothing: not the lock
+        # file, nor the folder if it made it. Removed while still held, so no other run can
+        # have taken the folder in between.
+        if {p.name for p in folder.iterdir()} == {LOCK}:
+            (folder / LOCK).unlink(missing_ok=True)
+            if created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
         fcntl.flock(f, fcntl.LOCK_UN)
         f.close()

@@ -45,11 +45,19 @@ class DivergedError(RunError):
 
 
 def pick_device(spec: str) -> torch.device:
+    """The device ``spec`` names (auto, cpu, cuda, cuda:N), checked against this machine."""
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(spec)
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, TypeError, ValueError):
+        raise RunError(f"device {spec!r}: not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise RunError(f"device {spec!r}: spndl runs on cpu or cuda (auto picks), not {dev.type}")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RunError(f"train.device={spec}: CUDA is not available on this machine")
+        raise RunError(f"device {spec}: CUDA is not available on this machine")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise RunError(f"device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return dev
 
 

@@ -54,8 +54,9 @@ class CheckReport:
 
 
 def _readable(path: Path) -> bool:
+    # A named pipe or device under an image's name would block the decoder: regular files only.
     # IMREAD_REDUCED_GRAYSCALE_8 decodes at 1/8 scale: enough to prove the file decodes, and fast.
-    return cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_8) is not None
+    return path.is_file() and cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_8) is not None
 
 
 def _unusable(seq, picks: list[int], crop: str) -> tuple[list[Exclusion], set[int]]:

@@ -8,6 +8,7 @@ be nested one level deeper in a copy.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -31,19 +32,25 @@ def read_emotion(path: Path) -> int:
         value = float(text)
     except ValueError:
         raise DataError(path, f"emotion file does not hold one number: {text[:40]!r}") from None
-    if value != int(value):
+    if not math.isfinite(value) or value != int(value):
         raise DataError(path, f"emotion code {value} is not an integer")
     return int(value)
 
 
 def read_landmarks(path: Path) -> np.ndarray:
-    """The 68 (x, y) points of a CK+ landmark file, in pixels."""
+    """The 68 (x, y) points of a CK+ landmark file, in pixels: 68 lines of two finite numbers."""
+    rows = [line.split() for line in read_utf8(path).splitlines() if line.strip()]
+    if len(rows) != 68 or any(len(r) != 2 for r in rows):
+        shape = sorted({len(r) for r in rows}) or [0]
+        raise DataError(path, f"expected 68 lines of two numbers, found {len(rows)} line(s) of {shape} field(s)")
     try:
-        pts = np.loadtxt(path, ndmin=2)
+        pts = np.array([[float(x), float(y)] for x, y in rows])
     except ValueError as e:
         raise DataError(path, f"landmark file is not numeric ({e})") from None
-    if pts.shape != (68, 2):
-        raise DataError(path, f"expected 68 lines of two numbers, found shape {pts.shape}")
+    if not np.isfinite(pts).all():
+        raise DataError(path, "landmark file holds a number that is not finite (nan or inf)")
+    if np.abs(pts).max() > 1e6:  # beyond any frame; as pixel indices they would overflow
+        raise DataError(path, f"landmark coordinate {np.abs(pts).max():g} lies beyond any image")
     return pts
 
 

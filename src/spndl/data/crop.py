@@ -47,6 +47,8 @@ def _check_pixels(path: Path) -> None:
 def read_image(path: Path) -> np.ndarray:
     """An image file as (H, W, 3) RGB uint8; greyscale frames are repeated to 3 channels.
     A file that does not decode, or declares more than ``MAX_PIXELS``, is a DataError."""
+    if not Path(path).is_file():  # a named pipe under an image's name would block the decoder
+        raise DataError(path, f"{UNREADABLE}: not a regular file")
     _check_pixels(path)
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:

@@ -12,6 +12,8 @@ import re
 
 import numpy as np
 
+from spndl.data.records import DataError
+
 RULES = ("modulo", "stratified")
 
 
@@ -23,10 +25,11 @@ def assign_folds(subjects: list[str], labels: list[int], rule: str = "modulo",
                  n_folds: int = 10, seed: int = 0) -> np.ndarray:
     """Fold index per sample; all samples of a subject share one fold."""
     if rule not in RULES:
-        raise ValueError(f"unknown fold rule {rule!r}; choose one of {RULES}")
+        raise DataError(f"unknown fold rule {rule!r}; choose one of {RULES}")
     unique = sorted(set(subjects), key=_natural)
     if len(unique) < n_folds:
-        raise ValueError(f"{len(unique)} subjects cannot fill {n_folds} subject-independent folds")
+        raise DataError(f"{len(unique)} subjects cannot fill {n_folds} subject-independent folds; "
+                        "give --folds (params prepare.n_folds) at most the number of subjects")
     if rule == "modulo":
         fold_of = {s: i % n_folds for i, s in enumerate(unique)}
         return np.array([fold_of[s] for s in subjects], dtype=np.int64)

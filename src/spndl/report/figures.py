@@ -16,7 +16,7 @@ from sklearn.manifold import TSNE  # noqa: E402
 
 from spndl.data.prepared import load_prepared  # noqa: E402
 from spndl.data.registry import DATASETS  # noqa: E402
-from spndl.fsutil import atomic_path  # noqa: E402
+from spndl.ownership import output_file  # noqa: E402
 from spndl.report.tables import DATASET_NAMES  # noqa: E402
 
 SHORT = {"neutral": "Ne", "happy": "Ha", "sadness": "Sa", "surprise": "Su", "fear": "Fe", "disgust": "Di",
@@ -32,7 +32,7 @@ def _tag(synthetic: bool) -> str:
 
 
 def _save(fig, out: str | Path) -> None:
-    with atomic_path(out) as tmp:
+    with output_file(out) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from spndl.data.records import DataError
-from spndl.fsutil import atomic_path, write_text
+from spndl.ownership import output_file, write_output_text
 
 BENCH_ROOT = "logs/benchmarks"
 COLUMNS = {"s": "seconds", "cpu_time": "cpu_seconds", "max_rss": "max_rss_mb"}
@@ -61,11 +61,11 @@ def write_job_times(paths: list[Path], out_dir: str | Path, root: str | Path = B
     out_dir = Path(out_dir)
     jobs = job_times(paths, root)
     summary = stage_summary(jobs)
-    with atomic_path(out_dir / "job_times.csv") as tmp:
+    with output_file(out_dir / "job_times.csv") as tmp:
         jobs.to_csv(tmp, index=False)
     shown = summary.assign(share=summary["share"] * 100).rename(columns={"share": "share %"})
     slowest = jobs.sort_values("seconds", ascending=False).head(10)
-    write_text(out_dir / "job_times.md",
+    write_output_text(out_dir / "job_times.md",
                "# Where the pipeline's time went (Snakemake benchmark files)\n\n"
                f"{len(jobs)} jobs, {jobs['seconds'].sum():.0f} job-seconds in all. Jobs run side by side, so "
                "the share is of the summed work, not of the wall time.\n\n"

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from scipy import stats
 
 from spndl.data.records import DataError
 from spndl.data.registry import DATASETS
-from spndl.fsutil import atomic_path, write_text
+from spndl.ownership import output_file, write_output_text
 from spndl.report.claims import MIN_RUNS, claims_markdown, claims_table, compare
 from spndl.report.paper import ABLATION, ABLATION_DATASETS, TABLES, extra_tables
 
@@ -45,13 +46,25 @@ def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
                 f"no field {e}" if isinstance(e, KeyError) else "not a JSON object")
             raise DataError(f"{path}: not the metrics of a finished run of spndl train ({why})") from None
         # One run given twice (or a copy of it) would count as two runs: a std of 0 and an
-        # interval from nothing.
-        if key in seen:
-            raise DataError(f"{path}: the same run ({', '.join(map(str, key))}) as {seen[key]}; "
+        # interval from nothing. A run is its dataset, variant, fold, seed and settings (the
+        # evidence's control is an NDF run with another reference setting, not a copy).
+        ident = (*key, _settings_of(Path(d)))
+        if ident in seen:
+            raise DataError(f"{path}: the same run ({', '.join(map(str, key))}, same settings) as {seen[ident]}; "
                             "give each run once")
-        seen[key] = path
+        seen[ident] = path
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _settings_of(run: Path) -> str:
+    """The settings of a run (its config.yaml's ``config``) as one comparable string; the
+    folder itself where they cannot be read, so that only a run given twice matches."""
+    try:
+        record = yaml.safe_load((run / "config.yaml").read_text())
+        return json.dumps(record["config"], sort_keys=True)
+    except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError):
+        return str(run.resolve())
 
 
 def summarise(per_fold: pd.DataFrame) -> pd.DataFrame:
@@ -252,7 +265,7 @@ def write_headline(summary: pd.DataFrame, path: Path) -> None:
     for (ds, variant), s in summary.iterrows():
         data.setdefault(ds, {})[variant] = {"accuracy_mean": round(float(s["mean"]), 4),
                                             "accuracy_std": round(float(s["std"]), 4), "runs": int(s["runs"])}
-    write_text(path, json.dumps(data, indent=2) + "\n")
+    write_output_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def write_curves(per_fold: pd.DataFrame, out: Path) -> None:
@@ -266,7 +279,7 @@ def write_curves(per_fold: pd.DataFrame, out: Path) -> None:
     h = pd.concat(hist)
     for col in ("train_loss", "test_accuracy"):
         wide = h.groupby(["epoch", "series"])[col].mean().unstack("series").reset_index()
-        with atomic_path(out / f"curve_{col}.csv") as tmp:
+        with output_file(out / f"curve_{col}.csv") as tmp:
             wide.to_csv(tmp, index=False)
 
 
@@ -281,7 +294,7 @@ def write_tables(run_dirs: list[str | Path], out: str | Path, metrics_out: str |
     deviating = data_notes(list(checks), list(prepared))
     metrics_out = out if metrics_out is None else Path(metrics_out)
     per_fold = collect(run_dirs)
-    with atomic_path(out / "per_fold.csv") as tmp:
+    with output_file(out / "per_fold.csv") as tmp:
         per_fold.drop(columns="run").to_csv(tmp, index=False)
     summary = summarise(per_fold)
     write_headline(summary, metrics_out / "headline.json")
@@ -294,30 +307,30 @@ def write_tables(run_dirs: list[str | Path], out: str | Path, metrics_out: str |
                  "Std is over the runs (n-1); the 95% interval is the t interval of the mean. Difference = "
                  "reproduced mean - paper; whether a difference between methods holds is in claims.md."]
         tables[name] = df
-        with atomic_path(out / f"{name}.csv") as tmp:
+        with output_file(out / f"{name}.csv") as tmp:
             df.to_csv(tmp, index=False)
         title = f"Table {name[-1]}: {spec['title']}"
-        write_text(out / f"{name}.md", _md_paper(title, df, notes))
-        write_text(out / f"{name}.tex", _tex_paper(title, df, notes))
+        write_output_text(out / f"{name}.md", _md_paper(title, df, notes))
+        write_output_text(out / f"{name}.tex", _tex_paper(title, df, notes))
     for name in extra_tables(sorted(set(per_fold["dataset"]))):
         ds = name.removeprefix("table_")
         df = tables[name] = dataset_table(ds, summary)
-        with atomic_path(out / f"{name}.csv") as tmp:
+        with output_file(out / f"{name}.csv") as tmp:
             df.to_csv(tmp, index=False)
         notes = [provenance(per_fold, ds), *([deviating[ds]] if ds in deviating else []),
                  "The paper reports no result on this dataset. Std is over the runs (n-1)."]
-        write_text(out / f"{name}.md", _md_dataset(f"{DATASET_NAMES[ds]}: accuracy (%) per variant", df, notes))
+        write_output_text(out / f"{name}.md", _md_dataset(f"{DATASET_NAMES[ds]}: accuracy (%) per variant", df, notes))
     claims = tables["claims"] = claims_table(per_fold)
-    with atomic_path(out / "claims.csv") as tmp:
+    with output_file(out / "claims.csv") as tmp:
         claims.to_csv(tmp, index=False)
     notes = [provenance(per_fold, d) for d in sorted(set(claims["dataset"]))]
-    write_text(out / "claims.md", claims_markdown(claims, notes + [deviating[d] for d in sorted(deviating)]))
+    write_output_text(out / "claims.md", claims_markdown(claims, notes + [deviating[d] for d in sorted(deviating)]))
     df = ablation_table(summary, per_fold)
     tables["table4"] = df
     notes = [provenance(per_fold, d) for d in ABLATION_DATASETS] + [deviating[d] for d in ABLATION_DATASETS
                                                                      if d in deviating]
-    with atomic_path(out / "table4.csv") as tmp:
+    with output_file(out / "table4.csv") as tmp:
         df.to_csv(tmp, index=False)
-    write_text(out / "table4.md", _md_ablation(df, notes))
-    write_text(out / "table4.tex", "\n".join(f"% {n}" for n in notes) + "\n" + _tex_ablation(df))
+    write_output_text(out / "table4.md", _md_ablation(df, notes))
+    write_output_text(out / "table4.tex", "\n".join(f"% {n}" for n in notes) + "\n" + _tex_ablation(df))
     return tables
