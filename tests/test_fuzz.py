@@ -1,5 +1,5 @@
 """Malformed variants of what a user writes, from a seeded generator: CK+ label and landmark
-files, the own-dataset CSV, --set values and a params file of one's own. Every command must
+files, RAF-DB's label list, the own-dataset CSV, --set values and a params file of one's own. Every command must
 either succeed or print one line and exit 2 (3: check-data's counts differ): never a
 traceback, never exit 1 (spndl.cli's unexpected error), never a half-written output.
 
@@ -111,7 +111,7 @@ def _cases(seconds: float):
         k += 1
 
 
-SHARE = BUDGET / 5
+SHARE = BUDGET / 6
 
 
 def _fuzz_file(capsys, tmp_path, tree: Path, files: list[Path], dataset: str, label: str) -> int:
@@ -147,6 +147,13 @@ def test_malformed_ckplus_landmark_files(synth_root, tmp_path, capsys):
     shutil.copytree(synth_root / "ckplus", tree)
     files = sorted(tree.glob("Landmarks/*/*/*.txt"))
     assert _fuzz_file(capsys, tmp_path, tree, files, "ckplus", "CK+ landmark files")
+
+
+def test_malformed_rafdb_label_lists(synth_root, tmp_path, capsys):
+    tree = tmp_path / "raf"
+    shutil.copytree(synth_root / "rafdb", tree)
+    files = [tree / "basic/EmoLabel/list_patition_label.txt"]
+    assert _fuzz_file(capsys, tmp_path, tree, files, "rafdb", "RAF-DB label lists")
 
 
 def test_malformed_own_dataset_csvs(synth_root, tmp_path, capsys):
