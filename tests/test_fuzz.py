@@ -9,8 +9,6 @@ and the failing case is printed with its seed and number."""
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import random
 import shutil

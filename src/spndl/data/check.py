@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
-from spndl.data.prepare import UNREADABLE, is_synthetic, landmarks_of, pairing_frames, read_dataset
+from spndl.data.crop import UNREADABLE
+from spndl.data.prepare import is_synthetic, landmarks_of, pairing_frames, read_dataset
 from spndl.data.records import DataError, Exclusion
 from spndl.data.registry import DATASETS
 from spndl.data.spec import N_PEAK_FRAMES

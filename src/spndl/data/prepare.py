@@ -27,7 +27,7 @@ import pandas as pd
 from spndl import __version__
 from spndl.data import ckplus
 from spndl.data.acquire import read_record
-from spndl.data.crop import UNREADABLE, FaceDetector, crop_resize, landmark_box, read_image
+from spndl.data.crop import FaceDetector, crop_resize, landmark_box, read_image
 from spndl.data.folds import assign_folds
 from spndl.data.records import DataError, Exclusion, ReadResult, Sequence
 from spndl.data.registry import spec as dataset_spec
