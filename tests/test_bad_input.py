@@ -26,15 +26,22 @@ def test_more_folds_than_subjects_is_one_line(synth_root, tmp_path, capsys):
     assert "subjects cannot fill 50 subject-independent folds" in _err(capsys) and not out.exists()
 
 
+@pytest.fixture(scope="module")
+def one_run(prepared, tmp_path_factory):
+    """A one-epoch CK+ baseline run, shared by the tests that only read it."""
+    run = tmp_path_factory.mktemp("run") / "run"
+    assert main(["train", "--data", str(prepared["ckplus"][1]), "--out", str(run), "--variant", "baseline",
+                 "--fold", "0", "--set", "train.epochs=1", "--set", "data.size=32", "--set", "train.batch_size=16"]) == 0
+    return run
+
+
 # Kind: an unknown --device, or a GPU this machine does not have.
 @pytest.mark.parametrize("device, says", [("banana", "'banana': not a device; use auto, cpu, cuda or cuda:N"),
                                           ("meta", "spndl runs on cpu or cuda"),
                                           ("cuda:7", "device cuda:7: ")])
-def test_an_unknown_device_is_one_line(prepared, tmp_path, capsys, device, says):
+def test_an_unknown_device_is_one_line(prepared, one_run, tmp_path, capsys, device, says):
     data = prepared["ckplus"][1]
-    run = tmp_path / "run"
-    assert main(["train", "--data", str(data), "--out", str(run), "--variant", "baseline", "--fold", "0",
-                 "--set", "train.epochs=1", "--set", "data.size=32", "--set", "train.batch_size=16"]) == 0
+    run = one_run
     capsys.readouterr()
     out = tmp_path / "f.npz"
     assert main(["features", "--checkpoint", str(run / "checkpoint.pt"), "--data", str(data), "--out", str(out),
@@ -43,10 +50,8 @@ def test_an_unknown_device_is_one_line(prepared, tmp_path, capsys, device, says)
 
 
 # Kind: a truncated metrics.json, or a run given twice, to `spndl tables`.
-def test_tables_refuse_a_truncated_metrics_file_and_a_run_given_twice(prepared, tmp_path, capsys):
-    run = tmp_path / "run"
-    assert main(["train", "--data", str(prepared["ckplus"][1]), "--out", str(run), "--variant", "baseline",
-                 "--fold", "0", "--set", "train.epochs=1", "--set", "data.size=32", "--set", "train.batch_size=16"]) == 0
+def test_tables_refuse_a_truncated_metrics_file_and_a_run_given_twice(one_run, tmp_path, capsys):
+    run = one_run
     capsys.readouterr()
     assert main(["tables", "--run", str(run), "--run", str(run), "--out", str(tmp_path / "t")]) == 2
     assert "the same run (ckplus, baseline, 0, 0, same settings) as" in _err(capsys)

@@ -72,12 +72,18 @@ def _mutate(rng: random.Random, text: str) -> bytes:
     return (text + _value(rng) + "\n").encode()  # something appended
 
 
-def _check_outcome(rc: int, err: str, case: str) -> None:
+def _check_outcome(rc: int, err: str, case: str, usage: bool = False) -> None:
+    """Exit 0, 2 or 3, no traceback, and a failure in one line "spndl COMMAND: error: ...";
+    argparse's own refusals (``usage``) print the usage lines before that one."""
     assert "Traceback" not in err, f"{case}: a traceback:\n{err[-2000:]}"
     assert rc in (0, 2, 3), f"{case}: exit {rc}: {err[-1000:]}"
     if rc == 2:
         lines = [line for line in err.splitlines() if line.strip()]
-        assert len(lines) == 1 and lines[0].startswith("spndl "), f"{case}: not one line:\n{err[-1000:]}"
+        if usage:
+            assert lines[0].startswith("usage: spndl ") and lines[-1].startswith("spndl ") and \
+                ": error: " in lines[-1], f"{case}: not argparse's usage and one error line:\n{err[-1000:]}"
+        else:
+            assert len(lines) == 1 and lines[0].startswith("spndl "), f"{case}: not one line:\n{err[-1000:]}"
 
 
 def _check_no_partial(out: Path, rc: int, case: str) -> None:
@@ -90,15 +96,14 @@ def _check_no_partial(out: Path, rc: int, case: str) -> None:
         assert not out.exists(), f"{case}: a failed prepare left {out}"
 
 
-def _run(capsys, argv: list[str]) -> tuple[int, str]:
+def _run(capsys, argv: list[str]) -> tuple[int, str, bool]:
+    """Exit code, standard error, and whether argparse refused the line itself."""
     capsys.readouterr()
     try:
         rc = main(argv)
-    except SystemExit as e:  # argparse's usage errors: exit 2 with a usage line
-        rc = e.code if isinstance(e.code, int) else 2
-        err = capsys.readouterr().err
-        return rc, err.strip().splitlines()[-1] if err.strip() else err
-    return rc, capsys.readouterr().err
+    except SystemExit as e:  # argparse's usage errors: exit 2, its usage, then one error line
+        return (e.code if isinstance(e.code, int) else 2), capsys.readouterr().err, True
+    return rc, capsys.readouterr().err, False
 
 
 def _cases(seconds: float):
@@ -122,9 +127,9 @@ def _fuzz_file(capsys, tmp_path, tree: Path, files: list[Path], dataset: str, la
         out = tmp_path / f"prep{k}"
         case = f"{label} case {k} (SPNDL_FUZZ_SEED={SEED}): {target.relative_to(tree)} = {target.read_bytes()[:200]!r}"
         try:
-            rc, err = _run(capsys, ["prepare", "--dataset", dataset, "--root", str(tree), "--out", str(out),
-                                    "--size", "16", "--folds", "2"])
-            _check_outcome(rc, err, case)
+            rc, err, usage = _run(capsys, ["prepare", "--dataset", dataset, "--root", str(tree), "--out", str(out),
+                                           "--size", "16", "--folds", "2"])
+            _check_outcome(rc, err, case, usage)
             _check_no_partial(out, rc, case)
         finally:
             target.write_bytes(original)
@@ -179,8 +184,8 @@ def test_malformed_set_values(tmp_path, capsys):
                 "--out", str(out)]
         for s in sets:
             argv += ["--set", s]
-        rc, err = _run(capsys, argv)
-        _check_outcome(rc, err, case)
+        rc, err, usage = _run(capsys, argv)
+        _check_outcome(rc, err, case, usage)
         assert rc != 0, f"{case}: trained on data that does not exist"
         assert not out.exists() or not any(out.iterdir()), f"{case}: wrote into {out}"
         n += 1
@@ -218,10 +223,10 @@ def test_malformed_params_files_of_ones_own(tmp_path, capsys):
         params.write_text(_params_variant(rng, base))
         case = f"params case {k} (SPNDL_FUZZ_SEED={SEED}):\n{params.read_text()[:1500]}"
         out = tmp_path / f"run{k}"
-        rc, err = _run(capsys, ["train", "--data", str(tmp_path / "no-data"), "--variant", "baseline",
-                                "--fold", "0", "--out", str(out), "--preset", "synthetic_cpu",
-                                "--params", str(params)])
-        _check_outcome(rc, err, case)
+        rc, err, usage = _run(capsys, ["train", "--data", str(tmp_path / "no-data"), "--variant", "baseline",
+                                       "--fold", "0", "--out", str(out), "--preset", "synthetic_cpu",
+                                       "--params", str(params)])
+        _check_outcome(rc, err, case, usage)
         assert rc != 0 and not out.exists(), case
         n += 1
     print(f"params files: {n} malformed variants, none gave a traceback")

@@ -18,12 +18,13 @@ there is nothing to choose. Inside an allocation of several GPUs (``salloc
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import socket
 import time
 from pathlib import Path
 from typing import Iterator
+
+from spndl.locks import release, try_lock
 
 SCHEDULER_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "SPNDL_TRUST_CUDA_VISIBLE_DEVICES")
 
@@ -73,21 +74,13 @@ def lease_slot(slots: int | list[str], lock_dir: str | Path, timeout: float = 36
     deadline = time.monotonic() + timeout
     while True:
         for k, name in enumerate(names):
-            f = open(lock_dir / f"{name}.lock", "a+")
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                f.close()
+            f = try_lock(lock_dir / f"{name}.lock")
+            if f is None:
                 continue
             try:
-                f.seek(0)
-                f.truncate()
-                f.write(f"{os.getpid()}\n")
-                f.flush()
                 yield k
             finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
-                f.close()
+                release(f)
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"{lock_dir}: all {len(names)} device slots stayed busy for {timeout:.0f} s")

@@ -49,14 +49,22 @@ def _walk(folder: Path, top: Path | None = None) -> Iterator[tuple[str, int | No
             yield rel, p.lstat().st_size
 
 
-def _read(folder: Path) -> dict | None:
-    """The record's entries (relative path -> size, None for a folder), or None without one."""
+def _entries(text: str) -> dict | None:
+    """A record's entries (relative path -> size, None for a folder), or None if ``text`` is not one."""
     try:
-        record = json.loads((folder / RECORD).read_text())
-    except (OSError, ValueError):
+        record = json.loads(text)
+    except ValueError:
         return None
     entries = record.get("entries") if isinstance(record, dict) else None
     return entries if isinstance(entries, dict) else None
+
+
+def _read(folder: Path) -> dict | None:
+    """``folder``'s record's entries, or None without one."""
+    try:
+        return _entries((folder / RECORD).read_text())
+    except OSError:
+        return None
 
 
 def record_folder(folder: str | os.PathLike) -> None:
@@ -149,12 +157,7 @@ def _locked_record(folder: Path) -> Iterator[dict]:
     with open(folder / RECORD, "a+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         f.seek(0)
-        try:
-            record = json.loads(f.read() or "{}")
-        except ValueError:
-            record = {}
-        entries = record.get("entries") if isinstance(record, dict) else None
-        entries = entries if isinstance(entries, dict) else {}
+        entries = _entries(f.read()) or {}
         yield entries
         f.seek(0)
         f.truncate()

@@ -13,11 +13,11 @@ the folder it made when a run fails before writing anything.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import socket
 from pathlib import Path
 from typing import Iterator
+
+from spndl.locks import held_by, release, try_lock
 
 LOCK = ".spndl-run.lock"
 
@@ -32,20 +32,11 @@ def holding(folder: str | os.PathLike) -> Iterator[None]:
     folder = Path(folder)
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    f = open(folder / LOCK, "a+")
+    f = try_lock(folder / LOCK)
+    if f is None:
+        raise RunBusy(f"{folder}: another spndl train is writing this run folder ({held_by(folder / LOCK)}); "
+                      "wait for it to end, or choose another --out")
     try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.seek(0)
-        holder = f.read().strip() or "a process that has not yet written its name"
-        f.close()
-        raise RunBusy(f"{folder}: another spndl train is writing this run folder ({holder}); "
-                      "wait for it to end, or choose another --out") from None
-    try:
-        f.seek(0)
-        f.truncate()
-        f.write(f"host {socket.gethostname()} pid {os.getpid()}\n")
-        f.flush()
         yield
     finally:
         # A run that wrote nothing (bad data, a refused setting) leaves nothing: not the lock
@@ -56,5 +47,4 @@ def holding(folder: str | os.PathLike) -> Iterator[None]:
             if created:
                 with contextlib.suppress(OSError):
                     folder.rmdir()
-        fcntl.flock(f, fcntl.LOCK_UN)
-        f.close()
+        release(f)
