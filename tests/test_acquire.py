@@ -35,7 +35,7 @@ def test_three_ckplus_zips_combine_into_one_tree_with_checksums_recorded(synth_r
     assert rec["sources"][0]["sha256_expected"] == want and rec["sources"][1]["sha256_expected"] is None
     assert json.loads((tree / ACQUIRED_FILE).read_text()) == rec
     # The project keeps a verified copy of each archive, for DVC.
-    assert sorted(p.name for p in (tmp_path / "archives").iterdir()) == sorted(z.name for z in zips)
+    assert sorted(p.name for p in (tmp_path / "archives").iterdir()) == sorted([RECORD, *(z.name for z in zips)])
 
 
 def test_a_folder_and_a_file_url_are_sources_too(synth_root, tmp_path):

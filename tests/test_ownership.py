@@ -198,3 +198,21 @@ def test_an_image_above_the_pixel_limit_is_refused_before_decoding(synth_root, t
     row = excl[excl["path"] == str(big)]
     assert len(row) == 1 and "above the limit of 100 megapixels" in row["reason"].iloc[0]
     assert info["counts"]["exclusions"] == len(excl)
+
+
+# Kind: acquire --keep naming a folder that holds a user's file under an archive's name.
+def test_acquire_keeps_no_copy_over_a_users_file(synth_root, tmp_path, capsys):
+    from archives import ckplus_zips
+
+    zips = ckplus_zips(synth_root / "ckplus", tmp_path / "dl", nested=False)
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / zips[0].name).write_bytes(b"my own zip")
+    cmd = ["acquire", "--dataset", "ckplus", *[a for z in zips for a in ("--source", str(z))],
+           "--out", str(tmp_path / "raw"), "--keep", str(keep)]
+    assert main(cmd) == 2
+    assert f"{keep / zips[0].name}: exists and was not written by spndl" in _err(capsys)
+    assert (keep / zips[0].name).read_bytes() == b"my own zip" and sorted(p.name for p in keep.iterdir()) == [zips[0].name]
+    assert not (tmp_path / "raw").exists()
+    (keep / zips[0].name).unlink()
+    assert main(cmd) == 0 and main([*cmd[:-4], "--out", str(tmp_path / "raw2"), "--keep", str(keep)]) == 0

@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 from spndl import __version__
 from spndl.data.records import DataError
 from spndl.fsutil import atomic_path, has_record, sha256_file, temp_prefix
-from spndl.ownership import atomic_dir, check_output_dir
+from spndl.ownership import atomic_dir, check_output_dir, check_output_file, output_file
 
 ACQUIRED_FILE = "spndl-acquired.json"
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
@@ -351,9 +351,12 @@ def acquire(dataset: str, sources: list[str], out: str | Path, sha256: list[str 
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
             records.append(entry)
-        # Copies are made once every source is in, so a failed acquisition keeps none.
+        # Copies are made once every source is in, so a failed acquisition keeps none, and
+        # only over files spndl kept before (spndl.ownership): all are checked before the first.
+        for _, dest in to_keep:
+            check_output_file(dest)
         for src_path, dest in to_keep:
-            with atomic_path(dest) as t:
+            with output_file(dest) as t:
                 shutil.copyfile(src_path, t)
         record = {"dataset": dataset, "sources": [asdict(r) for r in records], "unpacked_inside": nested,
                   "acquired_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "spndl_version": __version__}
