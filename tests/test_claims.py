@@ -81,3 +81,38 @@ def test_verdict_rules():
     assert verdict(1.7, 2.0, 0.001, 2) == "too few runs"
     assert verdict(np.nan, 1.0, 0.01, 5) == "reproduced"  # no number in the paper: the claim says 'better'
     assert np.isnan(paper_accuracy("rafdb", "ndf_wo_neutral")) and paper_accuracy("oulu", "spl") == 88.33
+
+
+def _all_claims(dataset, gains_by_variant, base=0.80, n_test=98, n_train=883):
+    rows = []
+    for variant, gains in gains_by_variant.items():
+        for k, g in enumerate(gains):
+            rows.append({"dataset": dataset, "variant": variant, "fold": k, "accuracy": base + g, "run": ""})
+    return pd.DataFrame(rows).assign(n_test=n_test, n_train=n_train)
+
+
+def test_verdicts_use_holms_adjustment_over_the_datasets_claims():
+    rng = np.random.default_rng(5)
+    noise = lambda s: rng.normal(0, s, 10)  # noqa: E731
+    table = claims_table(_all_claims("ckplus", {
+        "baseline": np.zeros(10), "ndf": 0.02 + noise(0.02), "spl": noise(0.03),
+        "spndl": 0.03 + noise(0.01), "spndl_wo_neutral": 0.01 + noise(0.03)}))
+    assert len(table) == 7
+    from spndl.stats import holm
+    assert table["p_holm"].to_numpy() == pytest.approx(holm(table["p_value"].to_numpy()))
+    for r in table.itertuples():
+        assert r.p_holm >= r.p_value
+        assert r.verdict == verdict(r.paper_difference, r.reproduced_difference, r.p_holm, r.n_runs)
+    # A claim significant alone but not after the adjustment keeps "not significant".
+    assert ((table["p_value"] < 0.05) & (table["p_holm"] >= 0.05)).sum() == \
+        (((table["p_value"] < 0.05) & (table["verdict"] == "not significant"))).sum()
+
+
+def test_a_claim_with_a_negligible_difference_is_practically_equivalent():
+    gains = [0.001, -0.001, 0.002, 0.0, -0.002, 0.001, 0.0, -0.001, 0.001, 0.0]  # within 0.2 points
+    c = _claim(claims_table(_folds("oulu", gains)))
+    assert c["verdict"] == "not significant"
+    assert c["bayes_verdict"] == "practically equivalent" and c["p_equivalent"] > 0.95
+    assert c["rope"] == 1.0
+    big = _claim(claims_table(_folds("oulu", [0.03, 0.04, 0.02, 0.03, 0.05, 0.03, 0.04, 0.02, 0.03, 0.04])))
+    assert big["bayes_verdict"] == "better" and big["p_better"] > 0.95

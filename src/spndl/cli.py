@@ -209,7 +209,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("synth", help="write the synthetic datasets in the real on-disk layouts")
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--size", default="small", choices=["tiny", "small", "paper"])
+    s.add_argument("--size", default="small", choices=["tiny", "small", "medium", "paper"])
     s.add_argument("--datasets", nargs="+", default=SYNTHETIC, choices=SYNTHETIC)
     s.set_defaults(func=cmd_synth)
 

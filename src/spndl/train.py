@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from spndl.augment import augment_pair
 from spndl.batching import Batches, Part, build_parts, n_batches
-from spndl.config import Config, check_for_variant
+from spndl.config import Config, check_for_variant, epoch_lr
 from spndl.data.prepared import Prepared, load_prepared, split_indices
 from spndl.data.records import DataError
 from spndl.data.registry import for_dataset
@@ -268,6 +268,8 @@ def _train(data_dir, variant, fold, out, cfg, on_epoch_end, log, device, restart
                     run.save_pace_model(job.model, pace)
             with sw.part("SPL scoring" if use_spl else "selection"):
                 state.selected = select_pace(job, cfg, use_spl, fraction, pace, epoch, run.out, state.selection)
+        for group in job.opt.param_groups:  # train.lr_schedule (constant: the paper's rate throughout)
+            group["lr"] = epoch_lr(cfg.train, epoch)
         pool = torch.as_tensor(np.flatnonzero(state.selected))
         perm = pool[torch.randperm(len(pool), generator=job.g_order)]
         with sw.part("training steps"), collector.paused():

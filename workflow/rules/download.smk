@@ -11,7 +11,7 @@ rule synth:
     log:
         "logs/synth.log",
     params:
-        size=config["data"]["synth_size"],
+        size=SYNTH_SIZE,
         seed=config["data"]["synth_seed"],
     threads: 2  # one process per dataset, as many as the CPUs given (2: what the smallest node has)
     shell:

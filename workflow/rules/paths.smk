@@ -21,6 +21,7 @@ PRESET = config["presets"][config["preset"]]
 DATASETS = config["datasets"]
 
 SOURCE = config["data"]["source"]
+SYNTH_SIZE = PRESET.get("synth_size", config["data"]["synth_size"])  # a preset may size its synthetic data
 SYNTH = "data/raw/synthetic"
 RAW = "data/raw/{dataset}"                 # a real dataset's tree, as `spndl acquire` unpacked it
 ARCHIVES = "data/raw/archives/{dataset}"   # the project's verified copy of its archives

@@ -5,12 +5,18 @@ def folds(dataset):
     return ["split"] if protocol(config, dataset) == "split" else [f"fold{k}" for k in PRESET["folds"]]
 
 
+def seeds(dataset):
+    """The preset's seeds; a dataset tested on one split may have its own (split_seeds), since
+    its one run per seed is all that its test pools."""
+    return PRESET.get("split_seeds", PRESET["seeds"]) if protocol(config, dataset) == "split" else PRESET["seeds"]
+
+
 def run_dirs(dataset=None, variant=None):
     """Every run of the preset: each fold of each dataset and variant, once per seed."""
     out = []
     for d in DATASETS if dataset is None else [dataset]:
         for v in config["variants"].get(d, []) if variant is None else [variant]:
-            out += [RUN.format(dataset=d, variant=v, fold=f, seed=s) for f in folds(d) for s in PRESET["seeds"]]
+            out += [RUN.format(dataset=d, variant=v, fold=f, seed=s) for f in folds(d) for s in seeds(d)]
     return out
 
 

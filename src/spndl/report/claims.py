@@ -9,9 +9,20 @@ A claim says one variant beats another on a dataset (Tables 1-4, sections
 - a dataset with one split (RAF-DB): McNemar's exact test on the paired test
   predictions, their discordant pairs pooled over the runs.
 
-Verdicts: ``reproduced`` (the paper's sign, p < 0.05), ``contradicted`` (the
-opposite sign, p < 0.05), ``not significant``, ``too few runs`` (fewer than
-three paired runs: no p is printed, whatever the means say).
+The claims of one dataset form one family: each verdict uses the Holm-adjusted
+p (spndl.stats.holm), and the table gives the raw p beside it. Verdicts:
+``reproduced`` (the paper's sign, adjusted p < 0.05), ``contradicted`` (the
+opposite sign, adjusted p < 0.05), ``not significant``, ``too few runs`` (fewer
+than three paired runs: no p is printed, whatever the means say).
+
+Beside it, on the cross-validated datasets, the Bayesian correlated t-test
+(spndl.stats.bayes_correlated_t) with a ROPE of +-1 accuracy point gives
+P(better), P(equivalent) and P(worse), and a second verdict from them: ``better``,
+``practically equivalent`` or ``worse`` where one of the three exceeds 0.95,
+``undecided`` otherwise. The two answer different questions: the p-value whether
+the difference is zero, the ROPE whether it is large enough to matter; a
+"not significant" claim may be "undecided" (too noisy to say) or "practically
+equivalent" (a difference, if any, under a point).
 """
 
 from __future__ import annotations
@@ -22,10 +33,11 @@ import numpy as np
 import pandas as pd
 
 from spndl.report.paper import ABLATION, TABLES
-from spndl.stats import corrected_resampled_t, mcnemar_exact, sign_flip_p
+from spndl.stats import ROPE, bayes_correlated_t, corrected_resampled_t, holm, mcnemar_exact, sign_flip_p
 
 ALPHA = 0.05
 MIN_RUNS = 3
+BAYES_DECIDES = 0.95  # a Bayesian verdict needs one of the three probabilities above this
 # (claim, dataset, better, worse, where the paper makes it)
 CLAIMS = [
     *[(text, ds, better, worse, where) for ds in ("ckplus", "oulu") for text, better, worse, where in (
@@ -43,7 +55,8 @@ CLAIMS = [
      "section 4.4, Fig. 6 (losses only)"),
 ]
 COLUMNS = ["claim", "dataset", "better", "worse", "source", "paper_difference", "reproduced_difference",
-           "ci_low", "ci_high", "p_value", "p_sign_flip", "test", "n_runs", "steps_ratio", "verdict"]
+           "ci_low", "ci_high", "p_value", "p_holm", "p_sign_flip", "test", "n_runs", "steps_ratio", "verdict",
+           "rope", "p_better", "p_equivalent", "p_worse", "bayes_verdict"]
 
 
 def paper_accuracy(dataset: str, variant: str) -> float:
@@ -76,12 +89,28 @@ def _pair(a: pd.DataFrame, b: pd.DataFrame, split: bool) -> pd.DataFrame:
     return a.merge(b, on=key, suffixes=("_a", "_b"))
 
 
+def bayes_verdict(p_better: float, p_equivalent: float, p_worse: float) -> str:
+    if np.isnan(p_better):
+        return ""
+    for p, name in ((p_better, "better"), (p_equivalent, "practically equivalent"), (p_worse, "worse")):
+        if p > BAYES_DECIDES:
+            return name
+    return "undecided"
+
+
 def _fold_test(both: pd.DataFrame) -> dict:
     diffs = (both["accuracy_a"] - both["accuracy_b"]).to_numpy() * 100
     t = corrected_resampled_t(diffs, both["n_test_a"].mean(), both["n_train_a"].mean())
+    # baycomp's layout: `runs` repetitions of the k folds (each seed one repetition); a
+    # repetition missing a fold leaves the correlation undefined, and no probabilities.
+    runs = both.groupby("fold").size()
+    reps = int(runs.iloc[0]) if runs.nunique() == 1 else 0
+    ordered = both.sort_values(["seed", "fold"]) if "seed" in both.columns else both
+    bayes = (bayes_correlated_t(ordered["accuracy_b"].to_numpy() * 100, ordered["accuracy_a"].to_numpy() * 100,
+                                runs=reps) if reps and len(runs) >= 2 else bayes_correlated_t([], []))
     return {"reproduced_difference": t["mean"], "ci_low": t["ci_low"], "ci_high": t["ci_high"],
             "p_value": t["p"], "p_sign_flip": sign_flip_p(diffs), "n_runs": t["n"],
-            "test": "corrected resampled t-test (Nadeau-Bengio)"}
+            "test": "corrected resampled t-test (Nadeau-Bengio)", "rope": ROPE, **bayes}
 
 
 def _split_test(both: pd.DataFrame) -> dict:
@@ -116,13 +145,15 @@ def compare(per_fold: pd.DataFrame, dataset: str, better: str, worse: str) -> di
     # steps than a variant without SPL. The ratio says by how much (1.0: the same).
     got["steps_ratio"] = (float(both["steps_a"].sum() / both["steps_b"].sum())
                           if {"steps_a", "steps_b"} <= set(both.columns) and len(both) else np.nan)
-    if got["n_runs"] < MIN_RUNS:  # no p-value and no interval from fewer runs
-        got.update(ci_low=np.nan, ci_high=np.nan, p_value=np.nan, p_sign_flip=np.nan)
+    if got["n_runs"] < MIN_RUNS:  # no p-value, interval or probabilities from fewer runs
+        got.update(ci_low=np.nan, ci_high=np.nan, p_value=np.nan, p_sign_flip=np.nan, p_better=np.nan,
+                   p_equivalent=np.nan, p_worse=np.nan)
     return got
 
 
 def claims_table(per_fold: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim whose dataset and both variants were run."""
+    """One row per claim whose dataset and both variants were run. The claims of a dataset
+    are one family of Holm's adjustment; the verdict uses the adjusted p."""
     rows = []
     for text, ds, better, worse, where in CLAIMS:
         got = compare(per_fold, ds, better, worse)
@@ -130,15 +161,21 @@ def claims_table(per_fold: pd.DataFrame) -> pd.DataFrame:
             continue
         paper = paper_accuracy(ds, better) - paper_accuracy(ds, worse)
         rows.append({"claim": text, "dataset": ds, "better": better, "worse": worse, "source": where,
-                     "paper_difference": paper, **got,
-                     "verdict": verdict(paper, got["reproduced_difference"], got["p_value"], got["n_runs"])})
-    return pd.DataFrame(rows, columns=COLUMNS)
+                     "paper_difference": paper, "rope": np.nan, "p_better": np.nan, "p_equivalent": np.nan,
+                     "p_worse": np.nan, **got})
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    for _ds, family in table.groupby("dataset", sort=False):
+        table.loc[family.index, "p_holm"] = holm(family["p_value"].to_numpy(float))
+    table["verdict"] = [verdict(r.paper_difference, r.reproduced_difference, r.p_holm, r.n_runs)
+                        for r in table.itertuples()]
+    table["bayes_verdict"] = [bayes_verdict(r.p_better, r.p_equivalent, r.p_worse) for r in table.itertuples()]
+    return table
 
 
 VERDICTS = {
-    "reproduced": "the paper's sign, p < 0.05",
-    "contradicted": "the opposite sign, p < 0.05",
-    "not significant": "p >= 0.05: these runs cannot tell the two variants apart",
+    "reproduced": "the paper's sign, Holm-adjusted p < 0.05",
+    "contradicted": "the opposite sign, Holm-adjusted p < 0.05",
+    "not significant": "Holm-adjusted p >= 0.05: these runs cannot tell the two variants apart",
     "too few runs": f"fewer than {MIN_RUNS} paired runs: no test is made, whatever the means say",
 }
 
@@ -151,18 +188,30 @@ def _num(x, sign=False) -> str:
     return "" if pd.isna(x) else f"{x:{'+' if sign else ''}.2f}"
 
 
+def _probs(r) -> str:
+    if pd.isna(r.p_better):
+        return ""
+    return f"{r.p_better:.2f} / {r.p_equivalent:.2f} / {r.p_worse:.2f}"
+
+
 def claims_markdown(table: pd.DataFrame, notes: list[str]) -> str:
     lines = ["# The paper's claims, tested", "", *notes, "",
-             "Differences are accuracy points, better minus worse, over the runs both variants share.", "",
-             "| Claim | Dataset | Paper | Reproduced [95% interval] | p | Test | Runs | Steps | Verdict |",
-             "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |"]
+             "Differences are accuracy points, better minus worse, over the runs both variants share. "
+             "p: the test's, then Holm-adjusted over the dataset's claims (the verdict's). "
+             f"P(better / equivalent / worse): the Bayesian correlated t-test, ROPE +-{ROPE:g} point.", "",
+             "| Claim | Dataset | Paper | Reproduced [95% interval] | p (Holm) | Test | Runs | Steps | Verdict "
+             "| P(better / equivalent / worse) | Bayesian verdict |",
+             "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: | --- |"]
     for r in table.itertuples():
         interval = f" [{_num(r.ci_low, True)}, {_num(r.ci_high, True)}]" if not pd.isna(r.ci_low) else ""
-        p = "too few runs to test" if r.verdict == "too few runs" else f"{r.p_value:.3g}"
+        p = "too few runs to test" if r.verdict == "too few runs" else f"{r.p_value:.3g} ({r.p_holm:.3g})"
         lines.append(f"| {r.claim} ({r.better} > {r.worse}; {r.source}) | {r.dataset} | "
                      f"{_num(r.paper_difference, True) or 'no number'} | {_num(r.reproduced_difference, True)}"
-                     f"{interval} | {p} | {r.test} | {r.n_runs} | {_steps(r.steps_ratio)} | **{r.verdict}** |")
+                     f"{interval} | {p} | {r.test} | {r.n_runs} | {_steps(r.steps_ratio)} | **{r.verdict}** | "
+                     f"{_probs(r)} | {r.bayes_verdict} |")
     lines += ["", "Verdicts:", *[f"- **{k}**: {v}." for k, v in VERDICTS.items()], "",
+              f"Bayesian verdicts: **better**, **practically equivalent** or **worse** where that probability "
+              f"exceeds {BAYES_DECIDES:g}, **undecided** otherwise; none on a single split (RAF-DB).", "",
               "Steps: the optimiser updates of the better-claimed variant's runs as a share of the other's. "
               "With the same epochs, SPL's paces train on 50-100% of the samples, so SPL runs take fewer "
               "steps; where the share is not 100%, the two were not given equal optimisation "

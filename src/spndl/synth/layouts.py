@@ -57,6 +57,10 @@ SIZES: dict[str, SynthSize] = {
     # (24 CK+ subjects: 2 or 3 per fold; with 7 epochs the default's pipeline takes minutes)
     "small": SynthSize(24, _scaled(_CK, 72), 23, 18, (6, 10), 18, (6, 10),
                        _scaled(_RAF["train_per_class"], 360), _scaled(_RAF["test_per_class"], 90)),
+    # Twice the default's subjects and images: about twice the pairs in each test fold
+    # (a candidate of benchmarks/power.py's study for synthetic_full).
+    "medium": SynthSize(48, _scaled(_CK, 144), 46, 36, (6, 10), 46, (6, 10),
+                        _scaled(_RAF["train_per_class"], 720), _scaled(_RAF["test_per_class"], 180)),
     # The real datasets' counts (DATASETS.md), for checking readers at scale.
     "paper": SynthSize(123, dict(_CK), 118, 593 - 327, (10, 18), 80, (8, 14),
                        dict(_RAF["train_per_class"]), dict(_RAF["test_per_class"])),
