@@ -13,6 +13,10 @@ configfile: os.path.join(workflow.basedir, "params.yaml")
 validate(config, "workflow/schemas/params.schema.yaml")
 
 
+# The HTML report's front page opens with the published claims (results/synthetic_full).
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/paths.smk"
 include: "workflow/rules/args.smk"
 include: "workflow/rules/runs.smk"

@@ -222,3 +222,41 @@ def test_real_sources_are_acquired_and_checked_and_a_deviation_stops_before_prep
     assert info["counts"]["samples"] == 81 and not info["synthetic"]
     assert info["acquired"]["sources"][0]["sha256"] == sha256_file(zips[0])
     assert json.loads((wd / "data/checks/ckplus.json").read_text())["allowed"]
+
+
+def _spndl(cwd, *args):
+    return subprocess.run([sys.executable, "-m", "spndl", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=900)
+
+
+def test_a_published_snapshot_verifies_names_a_changed_metric_and_retrains_bit_for_bit(workdir, tmp_path):
+    import shutil
+
+    snap = tmp_path / "snapshot"
+    r = _spndl(workdir, "publish", "--out", snap, "--preset", "tiny", "--params", REPO / "params.yaml",
+               "--params", TINY, "--command", "snakemake --configfile params-tiny.yaml", "--wall-s", "60")
+    assert r.returncode == 0, r.stderr
+    assert not list(snap.rglob("checkpoint.pt"))
+    run = snap / "runs/ckplus/baseline/fold0/seed0"
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "history.csv", "metrics.json", "predictions.csv",
+                                                     "spl_selection.csv"]
+    assert "SYNTHETIC" in (snap / "PROVENANCE.md").read_text()
+    r = _spndl(workdir, "verify", snap)
+    assert r.returncode == 0 and "identical" in r.stdout, r.stdout + r.stderr
+
+    changed = tmp_path / "changed"
+    shutil.copytree(snap, changed)
+    m = changed / "runs/oulu/ndf/fold0/seed1/metrics.json"
+    record = json.loads(m.read_text())
+    record["accuracy"] = record["accuracy"] + 0.01
+    m.write_text(json.dumps(record, indent=2) + "\n")
+    r = _spndl(workdir, "verify", changed)
+    assert r.returncode == 3
+    assert f"{m}: differs from its checksum" in r.stdout
+    assert f"{changed / 'tables/claims.csv'}: differs from the one rebuilt" in r.stdout
+    assert f"{changed / 'tables/per_fold.csv'}: differs from the one rebuilt" in r.stdout
+
+    r = _spndl(workdir, "verify", snap, "--retrain", "ckplus/baseline/0/0", "--work", tmp_path / "work")
+    assert r.returncode == 0 and "1 retrained run(s): identical" in r.stdout, r.stdout + r.stderr
+    # The retrained run is a real one: its predictions are the committed ones, not a copy.
+    assert (tmp_path / "work/run/metrics.json").read_bytes() == (run / "metrics.json").read_bytes()

@@ -147,6 +147,72 @@ def cmd_tables(a):
     print(f"wrote tables 1-4 and per_fold.csv to {a.out} from {len(a.run)} runs")
 
 
+def _host() -> str:
+    """This machine's CPU as /proc/cpuinfo names it (model, family and model numbers, AVX-512 or
+    not), with the CPU count: PROVENANCE.md's host."""
+    import platform
+
+    info: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    cpu = info.get("model name", platform.processor() or "unknown CPU")
+    if "cpu family" in info:
+        avx512 = "AVX-512" if "avx512f" in info.get("flags", "").split() else "no AVX-512"
+        cpu += f" (family {info['cpu family']} model {info.get('model', '?')}, {avx512})"
+    return f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}"
+
+
+def cmd_publish(a):
+    import yaml
+
+    from spndl.config import merge
+    from spndl.provenance import code_version
+    from spndl.report.snapshot import publish, write_summary_into
+
+    params: dict = {}
+    for f in a.params or ["params.yaml"]:  # merged in order, as snakemake --configfile merges them
+        params = merge(params, yaml.safe_load(Path(f).read_text()) or {})
+    if a.preset not in params.get("presets", {}):
+        raise ConfigError(f"{', '.join(a.params or ['params.yaml'])}: no preset {a.preset!r}")
+    preset = params["presets"][a.preset]
+    code = code_version()  # spndl's own commit: the code that rebuilds the tables
+    commit = f"{code['git_commit']}{' (with uncommitted changes)' if code['git_dirty'] else ''}" \
+        if code.get("git_commit") else f"source sha256 {code['source_sha256']}"
+    meta = {"preset": a.preset, "datasets": params["datasets"],
+            "synth_size": preset.get("synth_size", params["data"]["synth_size"]),
+            "synth_seed": params["data"]["synth_seed"], "image_size": preset["image_size"],
+            "images": {d: params["data"]["images"][d] for d in params["datasets"]},
+            "fold_rule": params["prepare"]["fold_rule"], "n_folds": params["prepare"]["n_folds"],
+            "command": a.command, "wall_s": a.wall_s, "host": a.host or _host(),
+            "published_by_commit": commit}
+    if params["data"]["source"] != "synthetic":
+        raise ConfigError(f"{', '.join(a.params or ['params.yaml'])}: data.source is {params['data']['source']}; a published snapshot is of "
+                          "the synthetic data (the licensed datasets' runs stay with their owner)")
+    figures = sorted(Path("results/figures").glob("*.png"))
+    job_times = [Path("results/tables") / f for f in ("job_times.csv", "job_times.md")]
+    out = publish(".", a.out, meta, figures, [f for f in job_times if f.is_file()])
+    for f in a.summary_into or []:
+        write_summary_into(out, Path(f))
+    print(f"wrote the snapshot {out}: {len(figures)} figures; check it with spndl verify {out}")
+
+
+def cmd_verify(a):
+    from spndl.report.snapshot import retrain, verify
+
+    problems = verify(a.snapshot)
+    for run in a.retrain or []:
+        problems += retrain(a.snapshot, run, a.work)
+    for p in problems:
+        print(p)
+    what = "files, tables and claims" + (f" and {len(a.retrain)} retrained run(s)" if a.retrain else "")
+    print(f"{a.snapshot}: {what}: " + ("identical" if not problems else f"{len(problems)} difference(s)"))
+    return 3 if problems else 0
+
+
 def cmd_job_times(a):
     from spndl.report.job_times import write_job_times
 
@@ -313,6 +379,27 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--check", action="append", help="a check-data report (repeatable): deviations are stated")
     s.add_argument("--prepared", action="append", help="a prepared folder (repeatable): sample counts are compared")
     s.set_defaults(func=cmd_tables)
+
+    s = sub.add_parser("publish", help="a finished pipeline's results as a snapshot fixed in git (run records, "
+                       "tables, figures, provenance)")
+    s.add_argument("--out", required=True, help="the snapshot folder, e.g. results/synthetic_full")
+    s.add_argument("--preset", required=True, help="the preset the pipeline ran")
+    s.add_argument("--params", action="append", help="the params file(s) the pipeline ran with, merged in order "
+                   "(default: params.yaml)")
+    s.add_argument("--command", required=True, help="the exact command that ran the pipeline")
+    s.add_argument("--wall-s", type=float, required=True, help="its wall time in seconds")
+    s.add_argument("--host", help="the machine it ran on (default: this one's CPU model and count)")
+    s.add_argument("--summary-into", action="append", metavar="FILE",
+                   help="rewrite the published-claims block of FILE (README.md, workflow/report/workflow.rst)")
+    s.set_defaults(func=cmd_publish)
+
+    s = sub.add_parser("verify", help="check a published snapshot: its files, its tables rebuilt from its run "
+                       "records, and optionally runs retrained bit for bit (exit 3 on a difference)")
+    s.add_argument("snapshot")
+    s.add_argument("--retrain", action="append", metavar="DATASET/VARIANT/FOLD/SEED",
+                   help="train this run again and compare it (repeatable), e.g. ckplus/baseline/fold0/seed0")
+    s.add_argument("--work", help="keep the regenerated data and the retrained run here (default: a temporary folder)")
+    s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("job-times", help="one table of the pipeline's job timings from Snakemake benchmark files")
     s.add_argument("benchmark", nargs="+", help="logs/benchmarks/<rule>/<job>.tsv files")
