@@ -107,6 +107,9 @@ def publish(project: str | Path, out: str | Path, meta: dict, figures: list[str 
             (tmp / "data" / d).mkdir(parents=True)
             shutil.copy2(project / "data" / "checks" / f"{d}.json", tmp / "data" / d / "check.json")
             shutil.copy2(project / "data" / "prepared" / d / "dataset.json", tmp / "data" / d / "dataset.json")
+        truth = project / "data" / "raw" / "synthetic" / "synth_truth.csv"
+        if truth.is_file():  # the generator's record of each sample's true label and flaws
+            shutil.copy2(truth, tmp / "data" / "synth_truth.csv")
         for group, files in (("figures", figures), (TABLES, job_times)):
             for f in files:
                 (tmp / group).mkdir(exist_ok=True)
