@@ -42,3 +42,12 @@ def test_bad_input_exits_with_a_message_naming_the_path(tmp_path, capsys, prepar
                  "--out", str(tmp_path / "r"), "--set", "train.epochs=3"]) == 2
     assert "train.epochs=3: 2 epochs after 1 warm-up epoch(s) cannot be divided among 6 SPL paces" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--image", "a.png", "b.png"], ["--image", "a.png", "--image", "b.png"],
+                                  ["--image", "a.png", "--image", "b.png", "c.png"]])
+def test_every_image_given_to_predict_is_kept_however_it_is_repeated(argv):
+    from spndl.cli import parser
+
+    args = parser().parse_args(["predict", "--checkpoint", "run", *argv])
+    assert args.image == [a for a in argv if a != "--image"]
