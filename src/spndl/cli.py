@@ -147,51 +147,16 @@ def cmd_tables(a):
     print(f"wrote tables 1-4 and per_fold.csv to {a.out} from {len(a.run)} runs")
 
 
-def _host() -> str:
-    """This machine's CPU as /proc/cpuinfo names it (model, family and model numbers, AVX-512 or
-    not), with the CPU count: PROVENANCE.md's host."""
-    import platform
-
-    info: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            info.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    cpu = info.get("model name", platform.processor() or "unknown CPU")
-    if "cpu family" in info:
-        avx512 = "AVX-512" if "avx512f" in info.get("flags", "").split() else "no AVX-512"
-        cpu += f" (family {info['cpu family']} model {info.get('model', '?')}, {avx512})"
-    return f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}"
-
-
 def cmd_publish(a):
     import yaml
 
     from spndl.config import merge
-    from spndl.provenance import code_version
-    from spndl.report.snapshot import publish, write_summary_into
+    from spndl.report.snapshot import publish, snapshot_meta, write_summary_into
 
     params: dict = {}
     for f in a.params or ["params.yaml"]:  # merged in order, as snakemake --configfile merges them
         params = merge(params, yaml.safe_load(Path(f).read_text()) or {})
-    if a.preset not in params.get("presets", {}):
-        raise ConfigError(f"{', '.join(a.params or ['params.yaml'])}: no preset {a.preset!r}")
-    preset = params["presets"][a.preset]
-    code = code_version()  # spndl's own commit: the code that rebuilds the tables
-    commit = f"{code['git_commit']}{' (with uncommitted changes)' if code['git_dirty'] else ''}" \
-        if code.get("git_commit") else f"source sha256 {code['source_sha256']}"
-    meta = {"preset": a.preset, "datasets": params["datasets"],
-            "synth_size": preset.get("synth_size", params["data"]["synth_size"]),
-            "synth_seed": params["data"]["synth_seed"], "image_size": preset["image_size"],
-            "images": {d: params["data"]["images"][d] for d in params["datasets"]},
-            "fold_rule": params["prepare"]["fold_rule"], "n_folds": params["prepare"]["n_folds"],
-            "command": a.command, "wall_s": a.wall_s, "host": a.host or _host(),
-            "published_by_commit": commit}
-    if params["data"]["source"] != "synthetic":
-        raise ConfigError(f"{', '.join(a.params or ['params.yaml'])}: data.source is {params['data']['source']}; a published snapshot is of "
-                          "the synthetic data (the licensed datasets' runs stay with their owner)")
+    meta = snapshot_meta(params, a.preset, a.command, a.wall_s, a.host, where=", ".join(a.params or ["params.yaml"]))
     figures = sorted(Path("results/figures").glob("*.png"))
     job_times = [Path("results/tables") / f for f in ("job_times.csv", "job_times.md")]
     out = publish(".", a.out, meta, figures, [f for f in job_times if f.is_file()])

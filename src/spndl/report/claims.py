@@ -105,9 +105,8 @@ def _fold_test(both: pd.DataFrame) -> dict:
     # repetition missing a fold leaves the correlation undefined, and no probabilities.
     runs = both.groupby("fold").size()
     reps = int(runs.iloc[0]) if runs.nunique() == 1 else 0
-    ordered = both.sort_values(["seed", "fold"]) if "seed" in both.columns else both
-    bayes = (bayes_correlated_t(ordered["accuracy_b"].to_numpy() * 100, ordered["accuracy_a"].to_numpy() * 100,
-                                runs=reps) if reps and len(runs) >= 2 else bayes_correlated_t([], []))
+    bayes = (bayes_correlated_t(both["accuracy_b"].to_numpy() * 100, both["accuracy_a"].to_numpy() * 100, runs=reps)
+             if reps and len(runs) >= 2 else bayes_correlated_t([], []))
     return {"reproduced_difference": t["mean"], "ci_low": t["ci_low"], "ci_high": t["ci_high"],
             "p_value": t["p"], "p_sign_flip": sign_flip_p(diffs), "n_runs": t["n"],
             "test": "corrected resampled t-test (Nadeau-Bengio)", "rope": ROPE, **bayes}

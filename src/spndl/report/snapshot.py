@@ -84,6 +84,43 @@ def rebuild_tables(snapshot: Path, out: Path) -> None:
                  prepared=[snapshot / "data" / d for d in datasets])
 
 
+def host() -> str:
+    """This machine for PROVENANCE.md: its CPU model (spndl.numerics reads it for the runs too),
+    AVX-512 or not, the CPU count."""
+    import os
+    import platform
+
+    from spndl.numerics import host_flags, host_model
+
+    avx512 = "AVX-512" if "avx512f" in host_flags() else "no AVX-512"
+    return f"{host_model()} ({avx512}), {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}"
+
+
+def snapshot_meta(params: dict, preset_name: str, command: str, wall_s: float, host_name: str | None = None,
+                  where: str = "params") -> dict:
+    """snapshot.json's settings from the params the pipeline ran with: what regenerates the data
+    (the preset's synthetic size as the pipeline takes it, paths.smk's SYNTH_SIZE), the command,
+    its wall time and the host, and the commit of the code that tabulates."""
+    from spndl.config import ConfigError
+    from spndl.provenance import code_version
+
+    if preset_name not in params.get("presets", {}):
+        raise ConfigError(f"{where}: no preset {preset_name!r}")
+    if params["data"]["source"] != "synthetic":
+        raise ConfigError(f"{where}: data.source is {params['data']['source']}; a published snapshot is of the "
+                          "synthetic data (the licensed datasets' runs stay with their owner)")
+    preset = params["presets"][preset_name]
+    code = code_version()
+    commit = (f"{code['git_commit']}{' (with uncommitted changes)' if code['git_dirty'] else ''}"
+              if code.get("git_commit") else f"source sha256 {code['source_sha256']}")
+    return {"preset": preset_name, "datasets": params["datasets"],
+            "synth_size": preset.get("synth_size", params["data"]["synth_size"]),
+            "synth_seed": params["data"]["synth_seed"], "image_size": preset["image_size"],
+            "images": {d: params["data"]["images"][d] for d in params["datasets"]},
+            "fold_rule": params["prepare"]["fold_rule"], "n_folds": params["prepare"]["n_folds"],
+            "command": command, "wall_s": wall_s, "host": host_name or host(), "published_by_commit": commit}
+
+
 def publish(project: str | Path, out: str | Path, meta: dict, figures: list[str | Path] = (),
             job_times: list[str | Path] = ()) -> Path:
     """Write the snapshot of ``project``'s finished pipeline to ``out``: the runs of its
