@@ -260,3 +260,10 @@ def test_a_published_snapshot_verifies_names_a_changed_metric_and_retrains_bit_f
     assert r.returncode == 0 and "1 retrained run(s): identical" in r.stdout, r.stdout + r.stderr
     # The run was trained anew in the work folder, from data regenerated there.
     assert (tmp_path / "work/run/checkpoint.pt").is_file() and (tmp_path / "work/prepared/ckplus").is_dir()
+    # A folder of the user's is never taken as the work folder (its run/ would be replaced).
+    mine = tmp_path / "mine"
+    (mine / "run").mkdir(parents=True)
+    (mine / "run" / "notes.txt").write_text("mine")
+    r = _spndl(workdir, "verify", snap, "--retrain", "ckplus/baseline/0/0", "--work", mine)
+    assert r.returncode == 2 and "not a work folder of spndl verify --retrain" in r.stderr
+    assert (mine / "run" / "notes.txt").read_text() == "mine"

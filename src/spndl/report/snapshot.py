@@ -237,6 +237,19 @@ def verify(snapshot: str | Path) -> list[str]:
     return check_files(snapshot) + check_tables(snapshot)
 
 
+WORK_MARK = ".spndl-retrain"  # a work folder of retrain's: its data and run may be replaced
+
+
+def _claim_work_folder(work: Path) -> None:
+    """``work`` for retrain: absent, empty, or one that retrain made before (its mark), so that
+    the run folder it replaces there is never a user's."""
+    if work.exists() and any(work.iterdir()) and not (work / WORK_MARK).is_file():
+        raise VerifyError(f"{work}: not empty and not a work folder of spndl verify --retrain; give a new "
+                          "or empty folder")
+    work.mkdir(parents=True, exist_ok=True)
+    (work / WORK_MARK).touch()
+
+
 def normalise_run(run: str) -> str:
     """DATASET/VARIANT/FOLD/SEED with FOLD as foldK, K or split and SEED as seedN or N."""
     parts = run.strip("/").split("/")
@@ -278,7 +291,7 @@ def retrain(snapshot: str | Path, run: str, work: str | Path | None = None,
     dataset, variant, fold = record["dataset"], record["variant"], record["fold"]
     with tempfile.TemporaryDirectory(prefix="spndl-retrain-") as tmp:
         work = Path(work or tmp)
-        work.mkdir(parents=True, exist_ok=True)
+        _claim_work_folder(work)
         raw, prepared, out = work / "raw", work / "prepared" / dataset, work / "run"
         if not raw.exists():
             log(f"regenerating the synthetic {dataset} ({meta['synth_size']}, seed {meta['synth_seed']})")
