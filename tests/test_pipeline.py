@@ -34,29 +34,52 @@ def job_counts(text):
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
 
 
+def _checkpoint_epochs(wd, cache):
+    """Run folder -> (epoch of its checkpoint, whether that was the last epoch) for each run
+    with a checkpoint and no metrics.json; ``cache`` keeps what a file's mtime already told."""
+    from spndl.checkpoint import load
+
+    out = {}
+    for c in wd.glob("runs/*/*/*/*/checkpoint.pt"):
+        if (c.parent / "metrics.json").exists():
+            continue
+        try:
+            key = (c, c.stat().st_mtime_ns)
+            if key not in cache:
+                ck = load(c)
+                # The last epoch's checkpoint drops the optimizer state (spndl.runfolder).
+                cache[key] = (int(ck["epoch"]), ck["optimizer"] is None)
+            out[c.parent] = cache[key]
+        except (OSError, ValueError):  # replaced or finished while being read: next poll
+            continue
+    return out
+
+
 def _interrupt_during_training(wd):
     """Start the DAG, kill it (the whole process group, as Ctrl-C would) once one training job
-    has finished and another is between epochs; return what was finished and what was cut."""
+    has finished and another is between epochs with epochs still to go; return what was
+    finished and, for each run cut, its checkpoint's epoch and whether that was its last."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(wd),
            "--configfile", TINY, "--cores", "2", "--resources", "gpu=1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 900
     seen: dict[Path, float] = {}
+    cache: dict = {}
     settled = 5.0  # seconds: by then Snakemake has recorded the job as finished
     while time.monotonic() < deadline and proc.poll() is None:
         now = time.monotonic()
         for p in wd.glob("runs/*/*/*/*/metrics.json"):
             seen.setdefault(p, now)
-        cut = [c.parent for c in wd.glob("runs/*/*/*/*/checkpoint.pt") if not (c.parent / "metrics.json").exists()]
-        if cut and any(now - t > settled for t in seen.values()):
-            break
+        if any(now - t > settled for t in seen.values()):
+            # A checkpoint of the last epoch is a run about to write its outputs, not one to resume.
+            if any(not last for _, last in _checkpoint_epochs(wd, cache).values()):
+                break
         time.sleep(0.05)
     killed_at = time.monotonic()
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(120)
     finished = {p: p.stat().st_mtime_ns for p, t in seen.items() if killed_at - t > settled}
-    cut = [c.parent for c in wd.glob("runs/*/*/*/*/checkpoint.pt") if not (c.parent / "metrics.json").exists()]
-    return finished, cut
+    return finished, _checkpoint_epochs(wd, {})
 
 
 @pytest.fixture(scope="module")
@@ -69,15 +92,18 @@ def pipeline(tmp_path_factory):
 
 
 def test_a_killed_run_keeps_finished_folds_and_resumes_the_interrupted_one(pipeline):
-    assert pipeline.finished and pipeline.cut, "the run was not caught during training"
+    assert pipeline.finished, "no training job had finished when the run was killed"
+    assert any(not last for _, last in pipeline.cut.values()), "the run was not caught between epochs"
     for path, mtime in pipeline.finished.items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was recomputed"
-    for run in pipeline.cut:
+    for run, (epoch, last) in pipeline.cut.items():
         rel = run.relative_to(pipeline.path)
         log = (pipeline.path / "logs/train" / rel.relative_to("runs")).with_suffix(".log").read_text()
         # After any line on the killed process's temporaries it removed (spndl.fsutil).
         lines = [line for line in log.splitlines() if not line.startswith("removed ")]
-        assert lines[0].startswith(f"resuming {rel} at epoch "), log[:300]
+        # A run killed after its last epoch's checkpoint has nothing to train: it writes its outputs.
+        expected = f"{rel} has finished all {epoch} epochs" if last else f"resuming {rel} at epoch {epoch + 1} "
+        assert lines[0].startswith(expected), log[:300]
         assert (run / "metrics.json").is_file()
 
 
@@ -94,7 +120,8 @@ def test_tables_have_numbers_equal_to_the_fold_means(workdir):
         assert t["paper"].notna().all()
         rep = t[t["source"] == "reproduced"]
         assert len(rep) >= 2 and rep[["reproduced_mean", "reproduced_std", "difference"]].notna().all().all()
-        variant = {"Baseline (ResNet-18)": "baseline", "SPNDL": "spndl", "SPNDL (w/o neutral image)": "spndl_wo_neutral"}
+        variant = {"Baseline (ResNet-18)": "baseline", "SPNDL": "spndl",
+                   "SPNDL (w/o neutral image)": "spndl_wo_neutral"}
         for r in rep.itertuples():
             assert abs(r.reproduced_mean - means[(ds, variant[r.method])]) < 1e-9
         assert "SYNTHETIC" in (workdir / f"results/tables/table{n}.md").read_text()
