@@ -51,7 +51,9 @@ from spndl.model import SPNDLNet
 from spndl.params import run_config
 from spndl.seeding import generator
 from spndl.synth import generate
-from spndl.train import pick_device, predict, train, train_epoch
+from spndl.devices import pick_device
+from spndl.evaluation import predict
+from spndl.train import train, train_epoch
 from spndl.variants import VARIANTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -143,7 +145,8 @@ def check_runs(work: Path, run_epochs: int) -> None:
 
     run_cfg = config_from_dict({"train": {"device": "cuda", "epochs": run_epochs}})
     try:
-        train(work / "prepared", "spndl", 0, work / "runs/resumed", run_cfg, on_epoch_end=stop_after_3, log=lambda s: None)
+        train(work / "prepared", "spndl", 0, work / "runs/resumed", run_cfg, on_epoch_end=stop_after_3,
+              log=lambda s: None)
     except Stop:
         print("   interrupted after epoch 3")
     logs = []
@@ -236,16 +239,19 @@ def main():
     rows, test_rows = split_indices(data, 0)
     cfg = config_from_dict({"train": {"device": "cuda"}})  # the paper's defaults: batch 128, bf16
     torch.backends.cudnn.benchmark = True
-    print(f"\n1. rates, SYNTHETIC CK+ fold 0: {len(rows)} training (x{a.repeat}) / {len(test_rows)} test pairs, {a.size} px, "
-          f"batch {cfg.train.batch_size}, {a.epochs} timed epochs")
+    print(f"\n1. rates, SYNTHETIC CK+ fold 0: {len(rows)} training (x{a.repeat}) / {len(test_rows)} test pairs, "
+          f"{a.size} px, batch {cfg.train.batch_size}, {a.epochs} timed epochs")
     rows, test_rows = np.tile(rows, a.repeat), np.tile(test_rows, a.repeat)
     measured = {v: rates(data, rows, test_rows, v, cfg, a.epochs, dev) for v in VARIANTS}
     for v, r in measured.items():
         print(f"   {v:18s} train {r['train_pairs_per_s']:8.1f} pairs/s   eval {r['eval_pairs_per_s']:8.1f} pairs/s"
               f"   peak {r['peak_gib']:.2f} GiB")
-    fp32 = rates(data, rows, test_rows, "ndf", config_from_dict({"train": {"device": "cuda", "amp": False}}), a.epochs, dev)
-    print(f"   ndf without autocast (fp32) train {fp32['train_pairs_per_s']:8.1f} pairs/s, peak {fp32['peak_gib']:.2f} GiB")
-    naive = naive_pairs_per_second((work / "synth/ckplus").resolve(), data, rows[:len(rows) // a.repeat], a.size, cfg, 1, dev)
+    fp32 = rates(data, rows, test_rows, "ndf", config_from_dict({"train": {"device": "cuda", "amp": False}}),
+                 a.epochs, dev)
+    print(f"   ndf without autocast (fp32) train {fp32['train_pairs_per_s']:8.1f} pairs/s, "
+          f"peak {fp32['peak_gib']:.2f} GiB")
+    naive = naive_pairs_per_second((work / "synth/ckplus").resolve(), data, rows[:len(rows) // a.repeat], a.size,
+                                   cfg, 1, dev)
     print(f"   naive PIL DataLoader loop (ndf, decoding PNGs, 0 workers) {naive:8.1f} pairs/s; "
           f"ratio ndf / naive {measured['ndf']['train_pairs_per_s'] / naive:.1f}x")
 

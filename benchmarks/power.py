@@ -14,7 +14,7 @@ From the pilot it prints, per configuration and dataset:
   (10 folds, every variant and seed, two jobs at a time) at 1, 2 and 3 seeds;
 - the half-width of the 95 % interval that design would give the claim:
   t_{J-1} * sqrt((1/J + n_test/n_train) * s_d^2), J = 10 folds x seeds (Nadeau and
-  Bengio's corrected resampled t-test, spndl.stats).
+  Bengio's corrected resampled t-test, spndl.report.stats).
 
     python benchmarks/power.py                      # the four candidate configurations
     python benchmarks/power.py --configs small-cos7 --folds 0 1 --seeds 0 1

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from spndl.export import export_onnx
-from spndl.predict import IMAGE_SUFFIXES, Predictor
+from spndl.inference.export import export_onnx
+from spndl.inference.predict import IMAGE_SUFFIXES, Predictor
 
 
 def images(folder: Path, n: int) -> list[Path]:

@@ -109,7 +109,8 @@ def main() -> None:
     if r.returncode:
         sys.exit(f"the training job failed:\n{r.stderr[-3000:]}")
     rec = json.loads(r.stdout.strip().splitlines()[-1])
-    rows = [("interpreter start-up", rec["started"] - launched), ("imports (torch, torchvision, spndl)", rec["imports"])]
+    rows = [("interpreter start-up", rec["started"] - launched),
+            ("imports (torch, torchvision, spndl)", rec["imports"])]
     rows += [(p["part"] + ("" if p["calls"] == 1 else f" ({p['calls']}x)"), p["seconds"]) for p in rec["parts"]]
     timed = sum(s for _, s in rows)
     rows.append(("the rest (settings, exit)", wall - timed))

@@ -51,7 +51,8 @@ def curves(snapshot: Path, seeds: list[str]) -> pd.DataFrame:
         runs = [snapshot / "runs" / "rafdb" / v / "split" / s for s in seeds]
         hist = [pd.read_csv(r / "history.csv") for r in runs]
         rows[f"{v} test accuracy"] = np.mean([h["test_accuracy"] for h in hist], axis=0) * 100
-        rows[f"{v} steps"] = [np.mean([json.loads((r / "metrics.json").read_text())["steps"] for r in runs])] * len(hist[0])
+        mean_steps = np.mean([json.loads((r / "metrics.json").read_text())["steps"] for r in runs])
+        rows[f"{v} steps"] = [mean_steps] * len(hist[0])
     return pd.DataFrame(rows, index=pd.Index(range(1, len(hist[0]) + 1), name="epoch"))
 
 

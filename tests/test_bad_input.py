@@ -31,7 +31,8 @@ def one_run(prepared, tmp_path_factory):
     """A one-epoch CK+ baseline run, shared by the tests that only read it."""
     run = tmp_path_factory.mktemp("run") / "run"
     assert main(["train", "--data", str(prepared["ckplus"][1]), "--out", str(run), "--variant", "baseline",
-                 "--fold", "0", "--set", "train.epochs=1", "--set", "data.size=32", "--set", "train.batch_size=16"]) == 0
+                 "--fold", "0", "--set", "train.epochs=1", "--set", "data.size=32",
+                 "--set", "train.batch_size=16"]) == 0
     return run
 
 

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from spndl.report.claims import claims_table, paper_accuracy, verdict
-from spndl.stats import mcnemar_exact
+from spndl.report.stats import mcnemar_exact
 
 
 def _folds(dataset, gains, base=0.80, n_test=98, n_train=883):
@@ -98,7 +98,7 @@ def test_verdicts_use_holms_adjustment_over_the_datasets_claims():
         "baseline": np.zeros(10), "ndf": 0.02 + noise(0.02), "spl": noise(0.03),
         "spndl": 0.03 + noise(0.01), "spndl_wo_neutral": 0.01 + noise(0.03)}))
     assert len(table) == 7
-    from spndl.stats import holm
+    from spndl.report.stats import holm
     assert table["p_holm"].to_numpy() == pytest.approx(holm(table["p_value"].to_numpy()))
     for r in table.itertuples():
         assert r.p_holm >= r.p_value

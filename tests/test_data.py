@@ -41,7 +41,8 @@ def test_oulu_uses_vl_strong_only_and_pairs_every_sequence(synth_root, prepared)
     # Each sequence gives its three peak frames, less each frame where the detector found no
     # face (listed); a sequence whose neutral frame is missed gives none.
     excl = pd.read_csv(path / "exclusions.csv", keep_default_na=False)
-    assert set(excl["reason"]) <= {"no face found by the detector", "neutral reference 000.jpeg unusable: sequence dropped"}
+    assert set(excl["reason"]) <= {"no face found by the detector",
+                                   "neutral reference 000.jpeg unusable: sequence dropped"}
     missed = excl[excl["reason"] == "no face found by the detector"].groupby("sequence")["path"].apply(list)
     assert len(m) == sum(0 if any(p.endswith("/000.jpeg") for p in missed.get(s, [])) else 3 - len(missed.get(s, []))
                          for s in _truth(synth_root, "oulu")["sequence"])

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from spndl.evidence import paired
+from spndl.report.evidence import paired
 
 
 def _folds(ndf, baseline):
@@ -21,7 +21,8 @@ def test_the_difference_is_paired_by_fold_with_the_corrected_interval():
     r = paired(_folds([0.52, 0.64, 0.76], [0.50, 0.60, 0.70]), "ckplus", "ndf", "baseline")
     se = math.sqrt((1 / 3 + 10 / 90) * 4)
     assert r["runs"] == 3 and r["difference"] == pytest.approx(4.0)
-    assert (r["ci_low"], r["ci_high"]) == pytest.approx((4 - stats.t.ppf(0.975, 2) * se, 4 + stats.t.ppf(0.975, 2) * se))
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((4 - stats.t.ppf(0.975, 2) * se,
+                                                         4 + stats.t.ppf(0.975, 2) * se))
     assert r["p"] == pytest.approx(2 * stats.t.sf(4 / se, 2))
     assert r["p_sign_flip"] == pytest.approx(2 / 8)  # all three positive: 2 of the 8 sign patterns
     # A fold one arm lacks is left out of the pairing, not compared unpaired.

@@ -73,7 +73,8 @@ def _supported() -> str | None:
 def test_the_tiny_training_gives_the_stored_numbers_on_this_host(prepared, tmp_path):
     golden = json.loads(GOLDEN.read_text())
     here = record(prepared["ckplus"][1], tmp_path)
-    where = f"on {host_model()} (flags: {' '.join(sorted(f for f in host_flags() if f.startswith(('avx', 'fma', 'amx'))))})"
+    where = (f"on {host_model()} "
+             f"(flags: {' '.join(sorted(f for f in host_flags() if f.startswith(('avx', 'fma', 'amx'))))})")
     # The data first: a difference there is synth's or prepare's, not training's.
     assert here["data_checksum"] == golden["data_checksum"], (
         f"the tiny synthetic CK+ prepared {where} differs from the golden data: synth or prepare "

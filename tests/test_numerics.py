@@ -62,7 +62,8 @@ def _vendor() -> str:
 def test_the_mkl_branch_a_run_records_is_the_one_mkl_reports():
     """mkl_cbwr_get's codes as mkl_service.h numbers them. A branch above COMPATIBLE that the
     processor runs is named as asked on an Intel processor; elsewhere MKL takes AUTO instead."""
-    code = "import torch; torch.ones(4, 4) @ torch.ones(4, 4); from spndl.numerics import effective; print(effective()['mkl_cbwr'])"
+    code = ("import torch; torch.ones(4, 4) @ torch.ones(4, 4); "
+            "from spndl.numerics import effective; print(effective()['mkl_cbwr'])")
     got = {}
     for branch in ("COMPATIBLE", "SSE4_2"):
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,

@@ -212,7 +212,8 @@ def test_acquire_keeps_no_copy_over_a_users_file(synth_root, tmp_path, capsys):
            "--out", str(tmp_path / "raw"), "--keep", str(keep)]
     assert main(cmd) == 2
     assert f"{keep / zips[0].name}: exists and was not written by spndl" in _err(capsys)
-    assert (keep / zips[0].name).read_bytes() == b"my own zip" and sorted(p.name for p in keep.iterdir()) == [zips[0].name]
+    assert ((keep / zips[0].name).read_bytes() == b"my own zip"
+            and sorted(p.name for p in keep.iterdir()) == [zips[0].name])
     assert not (tmp_path / "raw").exists()
     (keep / zips[0].name).unlink()
     assert main(cmd) == 0 and main([*cmd[:-4], "--out", str(tmp_path / "raw2"), "--keep", str(keep)]) == 0

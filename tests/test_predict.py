@@ -10,7 +10,7 @@ import pytest
 from spndl.cli import main
 from spndl.config import load_config
 from spndl.data.prepared import load_prepared, split_indices
-from spndl.predict import Predictor
+from spndl.inference.predict import Predictor
 from spndl.train import train
 
 SETS = ["data.size=32", "train.epochs=2", "train.batch_size=16"]
@@ -146,7 +146,8 @@ def test_the_onnx_graph_gives_pytorchs_probabilities(runs, prepared, tmp_path, c
     p = Predictor(run, detect=False)
     x = torch.from_numpy(data.images[:5]).float() / 255
     r = torch.from_numpy(data.images[5:10]).float() / 255
-    mean, std = torch.tensor(json.loads(meta["mean"])).view(1, 3, 1, 1), torch.tensor(json.loads(meta["std"])).view(1, 3, 1, 1)
+    mean = torch.tensor(json.loads(meta["mean"])).view(1, 3, 1, 1)
+    std = torch.tensor(json.loads(meta["std"])).view(1, 3, 1, 1)
     xn, rn = ((x - mean) / std).numpy(), ((r - mean) / std).numpy()
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["target", "reference"]

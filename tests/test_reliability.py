@@ -483,7 +483,8 @@ def test_temporary_names_are_ignored_by_git_and_dvc():
     for ignore in (".gitignore", ".dvcignore"):
         assert TEMP_PATTERN in (REPO / ignore).read_text().splitlines()
     # (runs/ is ignored by git as a whole: ask about a folder that is not)
-    git = subprocess.run(["git", "check-ignore", "--no-index", "-v", "workflow/" + Path(name).name], cwd=REPO, capture_output=True, text=True)
+    git = subprocess.run(["git", "check-ignore", "--no-index", "-v", "workflow/" + Path(name).name], cwd=REPO,
+                         capture_output=True, text=True)
     assert git.returncode == 0 and TEMP_PATTERN in git.stdout
     dvc = subprocess.run([sys.executable, "-m", "dvc", "check-ignore", "-d", name], cwd=REPO, capture_output=True,
                          text=True, timeout=120)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from spndl.stats import bayes_correlated_t, corrected_resampled_t, holm, mcnemar_exact, sign_flip_p
+from spndl.report.stats import bayes_correlated_t, corrected_resampled_t, holm, mcnemar_exact, sign_flip_p
 
 
 def test_the_corrected_t_test_inflates_the_variance_by_the_test_to_train_ratio():

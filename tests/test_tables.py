@@ -12,8 +12,8 @@ def _run(root, dataset, variant, fold, acc, synthetic=True, seed=0):
     d = root / dataset / variant / (f"fold{fold}" if fold is not None else "split") / f"seed{seed}"
     d.mkdir(parents=True)
     (d / "metrics.json").write_text(json.dumps({
-        "dataset": dataset, "variant": variant, "fold": fold, "seed": seed, "accuracy": acc, "n_test": 30, "n_train": 270,
-        "synthetic": synthetic, "data_checksum": "ab" * 32, "image_size": 32, "epochs": 12,
+        "dataset": dataset, "variant": variant, "fold": fold, "seed": seed, "accuracy": acc, "n_test": 30,
+        "n_train": 270, "synthetic": synthetic, "data_checksum": "ab" * 32, "image_size": 32, "epochs": 12,
         "steps": 72 if variant.startswith(("spl", "spndl")) else 100,
         "weights": "none", "n_folds": 10 if fold is not None else None}))
     pd.DataFrame({"epoch": [1, 2], "pace": [1, 2], "train_loss": [1.5, 1.0],

@@ -9,7 +9,7 @@ import yaml
 
 from spndl.config import ConfigError, load_config
 from spndl.data.records import DataError
-from spndl.features import export_features
+from spndl.inference.features import export_features
 from spndl.train import RunError, train
 
 FAST = ["data.size=32", "train.epochs=4", "train.batch_size=16", "spl.step=0.25", "spl.paces=3"]
@@ -53,7 +53,7 @@ def test_run_folder_holds_every_record(prepared, tmp_path):
     assert len(sel) == 3 * len(train_part)
     for pace, frac in ((1, 0.5), (2, 0.75), (3, 1.0)):
         p = sel[sel["pace"] == pace]
-        for label, rows in p.groupby("label"):
+        for _label, rows in p.groupby("label"):
             assert rows["selected"].sum() == math.ceil(frac * len(rows))
             if not rows["selected"].all():
                 assert rows[rows["selected"]]["loss"].max() <= rows[~rows["selected"]]["loss"].min()

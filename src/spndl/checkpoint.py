@@ -42,6 +42,16 @@ def load(path: str | os.PathLike, what: str = "checkpoint") -> object:
         raise CheckpointError(f"{path}: unreadable {what}, truncated or not a PyTorch file ({first})") from None
 
 
+def load_run_checkpoint(path: str | os.PathLike, keys: tuple[str, ...] = ("settings", "model")) -> dict:
+    """The checkpoint ``path`` that spndl train wrote, with at least ``keys`` (the training loop
+    needs "epoch" too; a finished run's user needs only the settings and the weights)."""
+    ck = load(path)
+    if not isinstance(ck, dict) or not set(keys) <= set(ck):
+        names = ", ".join(keys[:-1]) + f" and {keys[-1]}" if len(keys) > 1 else keys[0]
+        raise CheckpointError(f"{path}: not a checkpoint of spndl train (no {names})")
+    return ck
+
+
 def save(obj: object, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary sibling, renamed into place; a failed write (a full
     disk shows as torch's 'unexpected pos') names the file and leaves the old one."""

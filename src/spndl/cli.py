@@ -102,7 +102,7 @@ def cmd_train(a):
 
 
 def cmd_predict(a):
-    from spndl.predict import Predictor, image_files, write_rows
+    from spndl.inference.predict import Predictor, image_files, write_rows
 
     p = Predictor(a.checkpoint, device=a.device, detect=not a.no_detect, batch_size=a.batch_size)
     if a.video:
@@ -120,21 +120,21 @@ def cmd_predict(a):
 
 
 def cmd_export(a):
-    from spndl.export import export_onnx
+    from spndl.inference.export import export_onnx
 
     r = export_onnx(a.checkpoint, a.out, force=a.force)
     print(f"wrote {r['path']} ({r['bytes'] / 2**20:.1f} MiB; inputs {', '.join(r['inputs'])})")
 
 
 def cmd_features(a):
-    from spndl.features import export_features
+    from spndl.inference.features import export_features
 
     r = export_features(a.checkpoint, a.data, a.out, part=a.part, device=a.device, force=a.force)
     print(f"wrote {r['n']} x {r['dim']} features to {a.out}")
 
 
 def cmd_evidence(a):
-    from spndl.evidence import write_evidence
+    from spndl.report.evidence import write_evidence
 
     write_evidence([_run_dir(r) for r in a.run], a.out)
     print((Path(a.out) / "evidence.md").read_text())
@@ -209,7 +209,7 @@ def cmd_figure(a):
     elif a.figure == "6":
         F.fig6_losses(Path(a.with_spl), Path(a.without_spl), a.out)
     elif a.figure == "7":
-        from spndl.features import export_features
+        from spndl.inference.features import export_features
 
         run = Path(a.run[0])
         # The features are this figure's own output, beside it: never written into the run
@@ -230,13 +230,12 @@ def _read_json(path):
     return json.loads(Path(path).read_text())
 
 
-def parser() -> argparse.ArgumentParser:
-    from spndl.variants import VARIANTS
+IMAGES_HELP = ("which images: ckplus original (landmark crop); oulu original (face detector) or owners "
+               "(the owners' cropped copy); rafdb aligned (the owners') or original (face detector); "
+               "custom cropped (faces as listed) or original (face detector)")
 
-    p = argparse.ArgumentParser(prog="spndl", description=__doc__,
-                                epilog="--debug, anywhere on the line: show a failure's traceback")
-    sub = p.add_subparsers(dest="command", required=True)
 
+def _synth_parser(sub) -> None:
     s = sub.add_parser("synth", help="write the synthetic datasets in the real on-disk layouts")
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int, default=0)
@@ -244,9 +243,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--datasets", nargs="+", default=SYNTHETIC, choices=SYNTHETIC)
     s.set_defaults(func=cmd_synth)
 
-    images_help = ("which images: ckplus original (landmark crop); oulu original (face detector) or owners "
-                   "(the owners' cropped copy); rafdb aligned (the owners') or original (face detector); "
-                   "custom cropped (faces as listed) or original (face detector)")
+
+def _acquire_parser(sub) -> None:
     s = sub.add_parser("acquire", help="verify and unpack a dataset's archives, folder or URL into one tree")
     s.add_argument("--dataset", required=True, choices=DATASETS)
     s.add_argument("--source", required=True, action="append",
@@ -260,16 +258,20 @@ def parser() -> argparse.ArgumentParser:
                    help="most unpacked bytes per packed byte of one archive, against archive bombs (default 100)")
     s.set_defaults(func=cmd_acquire)
 
+
+def _check_data_parser(sub) -> None:
     s = sub.add_parser("check-data", help="counts and anomalies of a dataset tree, beside the paper's")
     s.add_argument("--dataset", required=True, choices=DATASETS)
     s.add_argument("--root", required=True, help="the dataset's folder")
-    s.add_argument("--images", help=images_help)
+    s.add_argument("--images", help=IMAGES_HELP)
     s.add_argument("--report", help="also write the report as JSON here")
     s.add_argument("--force", action="store_true", help="replace an existing --report file spndl did not write")
     s.add_argument("--allow-deviation", action="store_true",
                    help="exit 0 even when counts differ from the paper's (exit 3 otherwise)")
     s.set_defaults(func=cmd_check_data)
 
+
+def _prepare_parser(sub) -> None:
     s = sub.add_parser("prepare", help="read, pair, crop and fold a dataset into arrays and a manifest")
     s.add_argument("--dataset", required=True, choices=DATASETS)
     s.add_argument("--root", required=True, help="the dataset's folder")
@@ -278,8 +280,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--fold-rule", default="modulo", choices=["modulo", "stratified"])
     s.add_argument("--folds", type=int, default=10)
     s.add_argument("--seed", type=int, default=0, help="for the stratified fold rule")
-    s.add_argument("--images", help=images_help)
+    s.add_argument("--images", help=IMAGES_HELP)
     s.set_defaults(func=cmd_prepare)
+
+
+def _train_parser(sub) -> None:
+    from spndl.variants import VARIANTS
 
     s = sub.add_parser("train", help="train and evaluate one variant on one fold; resumes")
     s.add_argument("--data", required=True, help="a prepared folder")
@@ -295,12 +301,15 @@ def parser() -> argparse.ArgumentParser:
                    help="if RUN holds a checkpoint of other settings, start over instead of refusing")
     s.add_argument("--gpu-slots", type=int, default=None,
                    help="GPUs shared by concurrent jobs (default: all visible); each job leases one")
-    s.add_argument("--lock-dir", default=os.environ.get("SPNDL_LOCK_DIR", str(Path(tempfile.gettempdir()) / "spndl-gpu-slots")),
+    lock_dir = os.environ.get("SPNDL_LOCK_DIR", str(Path(tempfile.gettempdir()) / "spndl-gpu-slots"))
+    s.add_argument("--lock-dir", default=lock_dir,
                    help="where the slot locks live, a folder per host (env SPNDL_LOCK_DIR)")
     s.add_argument("--jobs-per-device", type=int, default=1,
                    help="training jobs that may share one GPU (small jobs do not fill a large GPU)")
     s.set_defaults(func=cmd_train)
 
+
+def _predict_parser(sub) -> None:
     s = sub.add_parser("predict", help="classify the expressions of photos, a folder or a video with a trained run")
     s.add_argument("--checkpoint", required=True, help="a finished run folder (or its checkpoint.pt)")
     what = s.add_mutually_exclusive_group(required=True)
@@ -317,12 +326,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=_positive(int), default=64)
     s.set_defaults(func=cmd_predict)
 
+
+def _export_parser(sub) -> None:
     s = sub.add_parser("export", help="write a trained run as an ONNX graph with its preprocessing in the metadata")
     s.add_argument("--checkpoint", required=True, help="a finished run folder (or its checkpoint.pt)")
     s.add_argument("--out", required=True, help="the .onnx file")
     s.add_argument("--force", action="store_true", help="replace an existing file spndl did not write")
     s.set_defaults(func=cmd_export)
 
+
+def _features_parser(sub) -> None:
     s = sub.add_parser("features", help="export pooled features or NDFs of a checkpoint")
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--data", required=True)
@@ -332,12 +345,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="replace an existing --out file spndl did not write")
     s.set_defaults(func=cmd_features)
 
+
+def _evidence_parser(sub) -> None:
     s = sub.add_parser("evidence", help="baseline vs NDF vs NDF with another subject's neutral, paired by fold "
                                         "(the runs: `snakemake evidence`)")
     s.add_argument("--run", action="append", required=True, help="a run folder (or its metrics.json); repeat")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_evidence)
 
+
+def _tables_parser(sub) -> None:
     s = sub.add_parser("tables", help="Tables 1-4 and the per-fold file from run folders")
     s.add_argument("--run", action="append", required=True, help="run folder (repeatable)")
     s.add_argument("--out", required=True)
@@ -346,6 +363,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--prepared", action="append", help="a prepared folder (repeatable): sample counts are compared")
     s.set_defaults(func=cmd_tables)
 
+
+def _publish_parser(sub) -> None:
     s = sub.add_parser("publish", help="a finished pipeline's results as a snapshot fixed in git (run records, "
                        "tables, figures, provenance)")
     s.add_argument("--out", required=True, help="the snapshot folder, e.g. results/synthetic_full")
@@ -359,6 +378,8 @@ def parser() -> argparse.ArgumentParser:
                    help="rewrite the published-claims block of FILE (README.md, workflow/report/workflow.rst)")
     s.set_defaults(func=cmd_publish)
 
+
+def _verify_parser(sub) -> None:
     s = sub.add_parser("verify", help="check a published snapshot: its files, its tables rebuilt from its run "
                        "records, and optionally runs retrained bit for bit (exit 3 on a difference)")
     s.add_argument("snapshot")
@@ -367,12 +388,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--work", help="keep the regenerated data and the retrained run here (default: a temporary folder)")
     s.set_defaults(func=cmd_verify)
 
+
+def _job_times_parser(sub) -> None:
     s = sub.add_parser("job-times", help="one table of the pipeline's job timings from Snakemake benchmark files")
     s.add_argument("benchmark", nargs="+", help="logs/benchmarks/<rule>/<job>.tsv files")
     s.add_argument("--root", default="logs/benchmarks", help="the folder holding one folder per rule")
     s.add_argument("--out", required=True, help="folder for job_times.csv and job_times.md")
     s.set_defaults(func=cmd_job_times)
 
+
+def _figure_parser(sub) -> None:
     s = sub.add_parser("figure", help="one of Figures 4-8 from run folders")
     s.add_argument("figure", choices=["4", "5", "6", "7", "8"])
     s.add_argument("--out", required=True, help=".png file")
@@ -388,6 +413,19 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--classes", nargs=2, default=["fear", "disgust"])
     s.set_defaults(func=cmd_figure)
 
+
+# One builder per command, in the order `spndl --help` lists them.
+COMMANDS = (_synth_parser, _acquire_parser, _check_data_parser, _prepare_parser, _train_parser, _predict_parser,
+            _export_parser, _features_parser, _evidence_parser, _tables_parser, _publish_parser, _verify_parser,
+            _job_times_parser, _figure_parser)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="spndl", description=__doc__,
+                                epilog="--debug, anywhere on the line: show a failure's traceback")
+    sub = p.add_subparsers(dest="command", required=True)
+    for build in COMMANDS:
+        build(sub)
     return p
 
 
@@ -404,7 +442,7 @@ def _one_line(e: BaseException) -> str:
 # them cannot have raised its error, so it is looked up only where loaded (`spndl check-data`
 # or `tables` would otherwise spend seconds importing torch for their except clause).
 EXPECTED_ELSEWHERE = (("spndl.checkpoint", "CheckpointError"), ("spndl.runfolder", "RunError"),
-                      ("spndl.weights", "WeightsError"))
+                      ("spndl.devices", "DeviceError"), ("spndl.weights", "WeightsError"))
 
 
 def _loaded(names) -> tuple[type, ...]:

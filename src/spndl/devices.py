@@ -26,6 +26,29 @@ from typing import Iterator
 
 from spndl.locks import release, try_lock
 
+
+class DeviceError(RuntimeError):
+    """A device that is not one, or that this machine does not have."""
+
+
+def pick_device(spec: str):
+    """The torch.device ``spec`` names (auto, cpu, cuda, cuda:N), checked against this machine."""
+    import torch  # here: the slot leasing below runs in processes that never load torch
+
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, TypeError, ValueError):
+        raise DeviceError(f"device {spec!r}: not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise DeviceError(f"device {spec!r}: spndl runs on cpu or cuda (auto picks), not {dev.type}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"device {spec}: CUDA is not available on this machine")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DeviceError(f"device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return dev
+
 SCHEDULER_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "SPNDL_TRUST_CUDA_VISIBLE_DEVICES")
 
 

@@ -241,4 +241,5 @@ def describe(cpu_isa: str, got: dict, device: str = "cpu") -> str:
     adam = {"fused": ", fused Adam", "unfused": ", unfused Adam"}.get(got.get("adam", ""), "")
     gemm = f", GEMM {got['gemm']}" if "gemm" in got else ""
     return (f"CPU {cpu_isa} (ATen {got['aten']}, oneDNN {'on' if got['onednn'] else 'off'}, "
-            f"MKL CNR {got['mkl_cbwr']}{gemm}{adam}, {got['threads']} thread{'s' if got['threads'] != 1 else ''}: {scope})")
+            f"MKL CNR {got['mkl_cbwr']}{gemm}{adam}, "
+            f"{got['threads']} thread{'s' if got['threads'] != 1 else ''}: {scope})")

@@ -25,12 +25,12 @@ import yaml
 
 from spndl.batching import n_batches
 from spndl.checkpoint import CheckpointError
-from spndl.checkpoint import load as load_checkpoint
+from spndl.checkpoint import load_run_checkpoint
 from spndl.checkpoint import save as save_checkpoint
 from spndl.config import Config
 from spndl.data.prepared import Prepared
 from spndl.fsutil import atomic_path, is_temporary, remove_stale_temporaries, write_text
-from spndl.model_card import model_card
+from spndl.inference.model_card import model_card
 from spndl.numerics import describe
 from spndl.provenance import code_version
 from spndl.runlock import LOCK
@@ -90,9 +90,7 @@ def read_checkpoint(path: Path, restart_on_change: bool, log: Callable[[str], No
     if not path.is_file():
         return None
     try:
-        ck = load_checkpoint(path)
-        if not isinstance(ck, dict) or not {"settings", "model", "epoch"} <= set(ck):
-            raise CheckpointError(f"{path}: not a checkpoint of spndl train (no settings, model and epoch)")
+        ck = load_run_checkpoint(path, ("settings", "model", "epoch"))
     except CheckpointError as e:
         if not restart_on_change:
             raise RunError(f"{e}; delete it, or rerun with --restart-on-change to move it aside and start over") \

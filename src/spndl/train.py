@@ -26,6 +26,8 @@ from spndl.config import Config, check_for_variant, epoch_lr
 from spndl.data.prepared import Prepared, load_prepared, split_indices
 from spndl.data.records import DataError
 from spndl.data.registry import for_dataset
+from spndl.devices import pick_device
+from spndl.evaluation import autocast, predict
 from spndl.model import SPNDLNet
 from spndl import collector, runlock
 from spndl.kernels import install as install_kernels
@@ -37,53 +39,11 @@ from spndl.stopwatch import Stopwatch
 from spndl.variants import VARIANTS
 from spndl.weights import init_weights
 
-__all__ = ["DivergedError", "RunError", "pick_device", "predict", "train", "train_epoch"]
+__all__ = ["DivergedError", "RunError", "train", "train_epoch"]
 
 
 class DivergedError(RunError):
     """Training produced a non-finite or exploding loss: the run is an error, not a result."""
-
-
-def pick_device(spec: str) -> torch.device:
-    """The device ``spec`` names (auto, cpu, cuda, cuda:N), checked against this machine."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(spec)
-    except (RuntimeError, TypeError, ValueError):
-        raise RunError(f"device {spec!r}: not a device; use auto, cpu, cuda or cuda:N") from None
-    if dev.type not in ("cpu", "cuda"):
-        raise RunError(f"device {spec!r}: spndl runs on cpu or cuda (auto picks), not {dev.type}")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RunError(f"device {spec}: CUDA is not available on this machine")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise RunError(f"device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return dev
-
-
-def _autocast(device: torch.device, enabled: bool):
-    if device.type == "cuda" and enabled:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
-
-
-@torch.no_grad()
-def predict(model: SPNDLNet, batches: Batches, part: Part, batch_size: int, amp: bool,
-            features: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """(per-sample loss, probabilities or features) over a part, in eval mode, no augmentation."""
-    model.eval()
-    losses, outs = [], []
-    n = len(part.labels)
-    for i in range(0, n, batch_size):
-        idx = torch.arange(i, min(n, i + batch_size), device=batches.device)
-        t, r, y = batches.get(part, idx)
-        with _autocast(batches.device, amp):
-            v = model.features(batches.normalise(t), batches.normalise(r))
-            logits = model.fc(v)
-        logits = logits.float()
-        losses.append(F.cross_entropy(logits, y, reduction="none").cpu())
-        outs.append(v.float().cpu() if features else logits.softmax(1).cpu())
-    return torch.cat(losses), torch.cat(outs)
 
 
 def train_epoch(model: SPNDLNet, opt: torch.optim.Optimizer, batches: Batches, part: Part,
@@ -98,7 +58,7 @@ def train_epoch(model: SPNDLNet, opt: torch.optim.Optimizer, batches: Batches, p
     for idx in torch.tensor_split(perm.to(device), n_batches(len(perm), cfg.train.batch_size)):
         t, r, y = batches.get(part, idx)
         t, r = augment_pair(t, r, cfg.augment, g_aug)
-        with _autocast(device, cfg.train.amp):
+        with autocast(device, cfg.train.amp):
             logits = model(batches.normalise(t), batches.normalise(r))
             loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
@@ -185,8 +145,8 @@ def select_pace(job: Job, cfg: Config, use_spl: bool, fraction: float, pace: int
         # Equal losses are ordered by seeded random keys, never by manifest order.
         ties = np.random.default_rng(stream_seed(cfg.seed, job.fold_key, "ties", pace)).random(n)
         selected, _ = select_easy(losses, job.train_labels, fraction, ties)
-    selection.extend({"pace": pace, "sample_id": str(i), "label": int(lab), "loss": float(l), "selected": bool(s)}
-                     for i, lab, l, s in zip(job.sample_ids, job.train_labels, losses, selected))
+    selection.extend({"pace": pace, "sample_id": str(i), "label": int(lab), "loss": float(loss), "selected": bool(s)}
+                     for i, lab, loss, s in zip(job.sample_ids, job.train_labels, losses, selected))
     return selected
 
 

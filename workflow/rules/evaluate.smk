@@ -18,8 +18,9 @@ rule tables:
     params:
         runs=" ".join(f"--run {r}" for r in run_dirs()),
         checks=" ".join(f"--check {CHECK.format(dataset=d)} --prepared {PREPARED.format(dataset=d)}" for d in DATASETS),
-        out=TABLE_DIR,
-        metrics_out=METRICS_DIR,
+        # The two folders the command writes into, read off the declared outputs.
+        out=lambda wc, output: folder_of(output, "per_fold.csv"),
+        metrics_out=lambda wc, output: folder_of(output, "headline.json"),
     shell:
         "spndl tables {params.runs} {params.checks} --out {params.out} --metrics-out {params.metrics_out} > {log} 2>&1"
 
@@ -35,7 +36,7 @@ rule evidence:
         "logs/evidence.log",
     params:
         runs=lambda wc, input: " ".join(f"--run {m}" for m in input),
-        out=EVIDENCE_DIR,
+        out=lambda wc, output: folder_of(output, "evidence.md"),
     shell:
         "spndl evidence {params.runs} --out {params.out} > {log} 2>&1"
 
@@ -49,7 +50,7 @@ rule job_times:
     log:
         "logs/job_times.log",
     params:
-        out=TABLE_DIR,
-        root=BENCH,
+        out=lambda wc, output: folder_of(output, "job_times.csv"),
     shell:
-        "spndl job-times {input} --root {params.root} --out {params.out} > {log} 2>&1"
+        # --root: the folder under which each job's file is <rule>/<job>.tsv (BENCH), not an output.
+        f"spndl job-times {{input}} --root {BENCH} --out {{params.out}} > {{log}} 2>&1"

@@ -8,7 +8,7 @@ import yaml
 
 from spndl.data.acquire import is_url  # the same test as `spndl acquire` for which sources are URLs
 from spndl.data.registry import DATASETS as REGISTRY
-from spndl.evidence import ARMS  # the NDF evidence's arms: variant and added settings of each
+from spndl.report.evidence import ARMS  # the NDF evidence's arms: variant and added settings of each
 from spndl.params import gpu_per_job, job_resources, preset_settings, protocol, validate_params
 from spndl.report.paper import extra_tables
 
@@ -28,7 +28,7 @@ ARCHIVES = "data/raw/archives/{dataset}"   # the project's verified copy of its 
 CHECK = "data/checks/{dataset}.json"
 PREPARED = "data/prepared/{dataset}"
 RUN = "runs/{dataset}/{variant}/{fold}/seed{seed}"   # one training run: dataset, variant, fold, seed
-METRICS = RUN + "/metrics.json"
+METRICS = f"{RUN}/metrics.json"
 TABLE_DIR = "results/tables"
 METRICS_DIR = "results/metrics"
 FIG_DIR = "results/figures"
@@ -45,3 +45,9 @@ wildcard_constraints:
     dataset="|".join(REGISTRY),
     fold=r"fold\d+|split",
     seed=r"\d+",
+
+
+def folder_of(output, name):
+    """The folder of the declared output file called ``name``: a command that writes a set of
+    files into a folder takes that folder from its outputs, not from a second constant."""
+    return os.path.dirname(next(f for f in output if os.path.basename(f) == name))

@@ -9,7 +9,7 @@ rule train:
     output:
         METRICS,
         # What the model is, what it scored and how to use it (spndl predict, spndl export).
-        report(RUN + "/MODEL_CARD.md", category="Model cards",
+        report(f"{RUN}/MODEL_CARD.md", category="Model cards",
                labels={"dataset": "{dataset}", "variant": "{variant}", "fold": "{fold}", "seed": "{seed}"}),
     benchmark:
         f"{BENCH}/train/{{dataset}}/{{variant}}/{{fold}}/seed{{seed}}.tsv",

@@ -218,7 +218,7 @@ def extract(path: Path, dest: Path, name: str | None = None, limits: Limits | No
 
 def merge_into(src: Path, dest: Path, origin: str) -> None:
     """Move the tree ``src`` into ``dest``; the same path with other bytes is an error."""
-    for d, dirs, files in os.walk(src):
+    for d, _dirs, files in os.walk(src):
         rel = Path(d).relative_to(src)
         (dest / rel).mkdir(exist_ok=True)
         for f in files:

@@ -112,7 +112,8 @@ def read(root: str | Path, images: str = "cropped") -> ReadResult:
         frames = [root / r["reference_path"]] * paired + [root / r["target_path"]]
         missing = [p for p in frames if not p.is_file()]
         if missing:
-            out.exclusions.append(Exclusion(str(missing[0]), "listed in the CSV but missing", r["sequence"], r["label"]))
+            out.exclusions.append(Exclusion(str(missing[0]), "listed in the CSV but missing", r["sequence"],
+                                            r["label"]))
             continue
         out.sequences.append(Sequence(r["subject"], r["sequence"], r["label"], frames, split=split, fold=fold))
     if fold_numbers := sorted(set(subject_fold.values())):

@@ -271,7 +271,8 @@ def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 224, fo
             "pairing": ("single images" if not read.paired else "listed pairs" if read.pairing == "listed"
                         else f"first frame x last {N_PEAK_FRAMES} frames"),
             "counts": {**read.counts, "samples": len(manifest), "images": len(images_arr),
-                       "samples_per_class": manifest["label_name"].value_counts().reindex(classes, fill_value=0).to_dict(),
+                       "samples_per_class": (manifest["label_name"].value_counts()
+                                             .reindex(classes, fill_value=0).to_dict()),
                        "exclusions": len(excl)}}
     if read.protocol == "split":
         info["split"] = "official (file name prefix)" if read.pairing == "sequence" else "listed (split column)"

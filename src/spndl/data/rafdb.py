@@ -60,7 +60,8 @@ def read(root: str | Path, images: str = "aligned") -> ReadResult:
             continue
         image = image_path(basic, name, images)
         if not image.is_file():
-            out.exclusions.append(Exclusion(str(image), "listed in the label file but missing", name, RAFDB_CODES[code]))
+            out.exclusions.append(Exclusion(str(image), "listed in the label file but missing", name,
+                                            RAFDB_CODES[code]))
             continue
         out.sequences.append(Sequence(Path(name).stem, name, RAFDB_CODES[code], [image], split=split))
     for image in sorted(folder.glob("*.jpg")):

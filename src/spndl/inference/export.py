@@ -22,7 +22,7 @@ from spndl.batching import MEAN, STD
 from spndl.data.records import DataError
 from spndl.ownership import check_output_file, output_file
 from spndl.kernels import uninstall
-from spndl.predict import TrainedRun, load_run
+from spndl.inference.run import TrainedRun, load_run
 
 
 class _Graph(nn.Module):

@@ -8,15 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from spndl.batching import Batches, make_part, resize_images
-from spndl.checkpoint import CheckpointError
-from spndl.checkpoint import load as load_checkpoint
+from spndl.checkpoint import load_run_checkpoint
 from spndl.config import config_from_dict
 from spndl.data.prepared import load_prepared, split_indices
 from spndl.data.records import DataError
+from spndl.devices import pick_device
+from spndl.evaluation import predict
+from spndl.inference.run import build_model
 from spndl.ownership import check_output_file, output_file
-from spndl.model import SPNDLNet
-from spndl.numerics import apply as apply_numerics, use_kernels
-from spndl.train import pick_device, predict
 from spndl.variants import VARIANTS
 
 
@@ -25,20 +24,15 @@ def export_features(checkpoint: str | Path, data_dir: str | Path, out: str | Pat
     """Write ``out`` (.npz: sample_id, label, loss, features) for the train or test part of the
     run's fold; an existing file is replaced only where spndl wrote it, or with ``force``."""
     check_output_file(out, force)  # before the model runs; output_file checks again
-    ck = load_checkpoint(checkpoint)
-    if not isinstance(ck, dict) or not {"settings", "model"} <= set(ck):
-        raise CheckpointError(f"{checkpoint}: not a checkpoint of spndl train (no settings and model)")
+    ck = load_run_checkpoint(checkpoint)
     settings = ck["settings"]
     data = load_prepared(data_dir)
     if data.checksum != settings["data_checksum"]:
         raise DataError(f"{data_dir}: not the data {checkpoint} was trained on (checksum differs)")
     cfg = config_from_dict(settings["config"], str(checkpoint))
-    got = apply_numerics(cfg.train.cpu_isa, cfg.train.cpu_threads, strict=False)  # the run's CPU numerics
     reference_mode, _ = VARIANTS[settings["variant"]]
     dev = pick_device(device)
-    model = use_kernels(SPNDLNet(len(data.classes), reference_mode), got, str(dev))
-    model.load_state_dict(ck["model"])
-    model.to(dev)
+    model = build_model(ck, checkpoint, len(data.classes), dev)
     fold = settings["fold"]
     train_rows, test_rows = split_indices(data, fold)
     rows = {"train": train_rows, "test": test_rows}[part]

@@ -10,7 +10,7 @@ statistics (``batching.MEAN``/``STD``). Variants with a neutral reference (NDF,
 SPNDL) classify V_tar - V_ref (eq. 3) against one neutral photo of the same
 person; the others need none.
 
-    from spndl.predict import Predictor
+    from spndl.inference.predict import Predictor
     p = Predictor("runs/ckplus/spndl/fold0/seed0")
     rows = p.predict(["happy.jpg", "sad.jpg"], neutral="neutral.jpg")
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -27,76 +26,13 @@ import numpy as np
 import torch
 
 from spndl.batching import MEAN, STD
-from spndl.checkpoint import CheckpointError
-from spndl.checkpoint import load as load_checkpoint
-from spndl.config import config_from_dict
 from spndl.data.crop import Box, FaceDetector, crop_resize, read_image
 from spndl.data.records import DataError
-from spndl.model import SPNDLNet
-from spndl.numerics import apply as apply_numerics, use_kernels
 from spndl.opencv import cv2
-from spndl.train import pick_device
-from spndl.variants import VARIANTS
+from spndl.devices import pick_device
+from spndl.inference.run import TrainedRun, load_run
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-
-
-@dataclass
-class TrainedRun:
-    """A finished run folder, ready to classify: model in eval mode and what it was trained on."""
-
-    path: Path
-    variant: str
-    reference_mode: str      # none | neutral | learned (model.REFERENCE_MODES)
-    classes: list[str]
-    image_size: int
-    metrics: dict
-    settings: dict
-    model: SPNDLNet
-
-    @property
-    def needs_neutral(self) -> bool:
-        return self.reference_mode == "neutral"
-
-
-def load_run(path: str | Path, device: torch.device | str = "cpu") -> TrainedRun:
-    """The run folder ``path`` (or its checkpoint.pt or metrics.json), finished by spndl train."""
-    path = Path(path)
-    folder = path.parent if path.name in ("checkpoint.pt", "metrics.json") else path
-    if not folder.is_dir():
-        raise CheckpointError(f"{path}: no such run folder")
-    metrics_file, ck_file = folder / "metrics.json", folder / "checkpoint.pt"
-    if not metrics_file.is_file():
-        raise CheckpointError(f"{folder}: not a finished run of spndl train (no metrics.json)")
-    try:
-        metrics = json.loads(metrics_file.read_text())
-        variant, classes, size = metrics["variant"], list(metrics["classes"]), int(metrics["image_size"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{metrics_file}: unreadable run metrics ({e})") from None
-    ck = load_checkpoint(ck_file)
-    if not isinstance(ck, dict) or not {"settings", "model"} <= set(ck):
-        raise CheckpointError(f"{ck_file}: not a checkpoint of spndl train (no settings and model)")
-    # The class names come from metrics.json and the weights from checkpoint.pt: a folder that
-    # mixes two runs (CK+ and RAF-DB both have seven classes) would label one run's
-    # probabilities with the other's names. Every field that says which run it is must agree.
-    for key in ("variant", "dataset", "fold", "data_checksum"):
-        if ck["settings"].get(key) != metrics.get(key):
-            raise CheckpointError(f"{ck_file}: a checkpoint of {key} {ck['settings'].get(key)!r}, but {metrics_file} "
-                                  f"is of {key} {metrics.get(key)!r}; the folder mixes two runs")
-    if variant not in VARIANTS:
-        raise CheckpointError(f"{metrics_file}: unknown variant {variant!r}")
-    mode = VARIANTS[variant][0]
-    train_cfg = config_from_dict(ck["settings"].get("config", {}), str(ck_file)).train
-    got = apply_numerics(train_cfg.cpu_isa, train_cfg.cpu_threads, strict=False)  # the run's CPU numerics
-    model = use_kernels(SPNDLNet(len(classes), mode), got, str(device))
-    try:
-        model.load_state_dict(ck["model"])
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
-        raise CheckpointError(f"{ck_file}: its weights do not fit a {variant} model of {len(classes)} classes "
-                              f"({first})") from None
-    model.to(device).eval()
-    return TrainedRun(folder, variant, mode, classes, size, metrics, ck["settings"], model)
 
 
 def image_files(folder: str | Path) -> list[Path]:

@@ -10,13 +10,13 @@ A claim says one variant beats another on a dataset (Tables 1-4, sections
   predictions, their discordant pairs pooled over the runs.
 
 The claims of one dataset form one family: each verdict uses the Holm-adjusted
-p (spndl.stats.holm), and the table gives the raw p beside it. Verdicts:
+p (spndl.report.stats.holm), and the table gives the raw p beside it. Verdicts:
 ``reproduced`` (the paper's sign, adjusted p < 0.05), ``contradicted`` (the
 opposite sign, adjusted p < 0.05), ``not significant``, ``too few runs`` (fewer
 than three paired runs: no p is printed, whatever the means say).
 
 Beside it, on the cross-validated datasets, the Bayesian correlated t-test
-(spndl.stats.bayes_correlated_t) with a ROPE of +-1 accuracy point gives
+(spndl.report.stats.bayes_correlated_t) with a ROPE of +-1 accuracy point gives
 P(better), P(equivalent) and P(worse), and a second verdict from them: ``better``,
 ``practically equivalent`` or ``worse`` where one of the three exceeds 0.95,
 ``undecided`` otherwise. The two answer different questions: the p-value whether
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from spndl.report.paper import ABLATION, TABLES
-from spndl.stats import ROPE, bayes_correlated_t, corrected_resampled_t, holm, mcnemar_exact, sign_flip_p
+from spndl.report.stats import ROPE, bayes_correlated_t, corrected_resampled_t, holm, mcnemar_exact, sign_flip_p
 
 ALPHA = 0.05
 MIN_RUNS = 3

@@ -62,7 +62,8 @@ def write_evidence(run_dirs: list[str | Path], out: str | Path) -> pd.DataFrame:
     out = Path(out)
     per_fold = collect(run_dirs).sort_values(["dataset", "arm", "fold", "seed"], kind="stable")
     with output_file(out / "evidence_folds.csv") as tmp:
-        per_fold[["dataset", "arm", "fold", "seed", "accuracy", "n_test", "n_train", "synthetic"]].to_csv(tmp, index=False)
+        columns = ["dataset", "arm", "fold", "seed", "accuracy", "n_test", "n_train", "synthetic"]
+        per_fold[columns].to_csv(tmp, index=False)
     summary = (per_fold.groupby(["dataset", "arm"], sort=False)["accuracy"]
                .agg(mean="mean", std="std", runs="count").reset_index())
     with output_file(out / "evidence.csv") as tmp:

@@ -129,7 +129,7 @@ def neutral_shape(idt: Identity) -> np.ndarray:
     """Template deformed by the identity's traits, (68, 2) face units."""
     p = template()
     p[JAW] *= [idt.face_w, idt.face_h]
-    for eye, sign in ((EYE_R, -1), (EYE_L, 1)):
+    for eye, _sign in ((EYE_R, -1), (EYE_L, 1)):
         c = p[eye].mean(0)
         c[0] *= idt.eye_spacing
         q = (p[eye] - p[eye].mean(0)) * [idt.eye_size, idt.eye_size * idt.eye_open]

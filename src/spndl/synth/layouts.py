@@ -95,7 +95,8 @@ def _degrade(img: np.ndarray, rng: np.random.Generator, pose: Pose) -> tuple[np.
         y0 = int(pose.cy + pose.scale * rng.uniform(-0.6, 0.3))
         x0 = int(pose.cx - pose.scale * rng.uniform(0.2, 1.0))
         img = img.copy()
-        img[max(0, y0):max(0, y0 + int(0.6 * pose.scale)), max(0, x0):max(0, x0 + int(1.2 * pose.scale))] = rng.uniform(0.1, 0.9)
+        img[max(0, y0):max(0, y0 + int(0.6 * pose.scale)),
+            max(0, x0):max(0, x0 + int(1.2 * pose.scale))] = rng.uniform(0.1, 0.9)
     return img, kind
 
 
@@ -208,8 +209,8 @@ def write_oulu(root: Path, size: SynthSize, seed: int, truth: list[dict]) -> Non
             for k, (img, pts) in enumerate(zip(frames, marks)):
                 _write_image(root / "OriginalImg" / "VL" / "Strong" / subj / OULU_FOLDER[expr] / f"{k:03d}.jpeg", img)
                 # The owners' cropped copy: the face, cut out by its landmarks with a margin.
-                _write_image(root / "PreProcess" / "VL_Acropped" / "Strong" / subj / OULU_FOLDER[expr] / f"{k:03d}.jpeg",
-                             _face_cut(img, pts))
+                cropped = root / "PreProcess" / "VL_Acropped" / "Strong" / subj / OULU_FOLDER[expr] / f"{k:03d}.jpeg"
+                _write_image(cropped, _face_cut(img, pts))
             truth.append({"dataset": "oulu", "subject": subj, "sequence": f"{subj}/{OULU_FOLDER[expr]}",
                           "image": "", "true_label": expr, "written_label": expr,
                           "peak_intensity": round(peak * idt.expressivity, 4),

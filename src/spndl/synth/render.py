@@ -167,7 +167,8 @@ def render(shape: np.ndarray, idt: Identity, aus: dict[str, float], pose: Pose,
                    cv2.LINE_AA, _SHIFT)
         box = img[y0:y1, x0:x1]
         box[:] = box * (1 - mask[..., None]) + eye_img * mask[..., None]
-        cv2.polylines(img, [_pts(np.r_[e, e[:1]])], False, (0.1, 0.08, 0.07), max(1, int(0.015 * s)), cv2.LINE_AA, _SHIFT)
+        cv2.polylines(img, [_pts(np.r_[e, e[:1]])], False, (0.1, 0.08, 0.07), max(1, int(0.015 * s)),
+                      cv2.LINE_AA, _SHIFT)
     for brow in (BROW_R, BROW_L):
         _line(img, P[brow], (idt.brow_dark,) * 3, 0.07 * s)
 
