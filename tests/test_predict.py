@@ -1,6 +1,8 @@
 """spndl predict, spndl export and the model card, on runs trained on the tiny synthetic data."""
 
 import json
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -177,3 +179,14 @@ def test_every_finished_run_has_a_model_card(runs):
     assert f"spndl export --checkpoint {run} --out model.onnx" in card
     for c, a in m["per_class_accuracy"].items():
         assert f"| {c} | {a:.3f} |" in card
+
+
+def test_the_inference_package_never_loads_the_training_loop():
+    # A user of a trained model needs the model and its preprocessing, not the training loop:
+    # the package's boundary, checked in a fresh interpreter.
+    code = ("import sys, spndl.inference.run, spndl.inference.predict, spndl.inference.export, "
+            "spndl.inference.features, spndl.inference.model_card; "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('spndl.'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "spndl.inference.predict" in loaded
+    assert not {"spndl.train", "spndl.runfolder", "spndl.augment", "spndl.collector"} & set(loaded), loaded
