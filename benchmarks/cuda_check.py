@@ -1,4 +1,4 @@
-"""The CUDA path end to end, and the GPU figures behind the README's runtime estimate.
+"""The CUDA path end to end, and the GPU figures behind the runtime estimate of docs/cluster.md.
 
 On a machine with a GPU this script:
 

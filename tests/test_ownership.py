@@ -1,5 +1,5 @@
 """Outputs replace only what spndl wrote (spndl.ownership), and one writer per run folder
-(spndl.runlock). Each defect that lost a user's files has its test here; README's
+(spndl.runlock). Each defect that lost a user's files has its test here; docs/reliability.md's
 reliability table lists each kind."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Bad input and faults: what the user sees (README, "Reliability"), one test per kind.
+"""Bad input and faults: what the user sees (docs/reliability.md), one test per kind.
 
-Each kind is listed in README's reliability table; the comment above each test names it.
+Each kind is listed in the table of docs/reliability.md; the comment above each test names it.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ are broken by a seeded random key per sample (never by manifest order, which
 would keep whole subjects or file-name ranges out), so the selection is
 deterministic and unbiased.
 
-Two choices the paper leaves open (README, "The method, as implemented"):
+Two choices the paper leaves open (docs/method.md, "Deviations from the paper"):
 
 - ``warmup_epochs`` (default 1): epochs on all training samples before pace 1
   is scored. Scoring with the initial weights would select by a random

@@ -76,7 +76,7 @@ def read(root: str | Path, images: str = "cropped") -> ReadResult:
     table = root / CSV_NAME
     if not table.is_file():
         raise DataError(table, f"not found; a dataset of your own is a folder with {CSV_NAME} "
-                        "(README: 'Your own dataset')")
+                        "(docs/own-dataset.md)")
     header, rows = _rows(table)
     classes = read_classes(root / CLASSES_NAME) if (root / CLASSES_NAME).is_file() else None
     paired = bool(rows[0][1]["reference_path"])

@@ -11,7 +11,7 @@ the params schema and dvc.yaml's plot series in step with it.
 
 Adding a dataset: a reader module that exports ``SPEC`` and its entry in
 ``DATASETS`` below, the paper's numbers in ``report/paper.py``, and params
-entries (README, "Adding a dataset").
+entries (docs/own-dataset.md, "Adding a dataset or a variant").
 """
 
 from __future__ import annotations
