@@ -1,4 +1,4 @@
-"""The throughput cost of the host-independent CPU numerics (train.cpu_isa, spndl.numerics).
+"""The throughput cost of the host-independent CPU numerics (train.cpu_isa, spndl.runtime.numerics).
 
 Each setting trains the default job's shapes (NDF pairs: target and neutral, 32 px, batch
 32, Adam fused or not as training picks it) in its own process started under that
@@ -6,7 +6,7 @@ setting's environment, as ``spndl`` starts one; the settings take turns, round a
 round, so that a noisy host slows them alike.
 Prints pairs/s per round, the median per setting and its ratio to ``native``; ``--gc``
 adds each setting with Python's garbage collector left on during the steps (training
-pauses it: spndl.collector) and prints what pausing it gains.
+pauses it: spndl.training.collector) and prints what pausing it gains.
 
     python benchmarks/cpu_numerics.py [--rounds 3] [--steps 20] [--threads 1] [--gc]
 """
@@ -29,9 +29,9 @@ def child(isa: str, threads: int, steps: int, size: int, batch: int, gc_policy: 
     import torch
     import torch.nn.functional as F
 
-    from spndl import collector
+    from spndl.training import collector
     from spndl.model import SPNDLNet
-    from spndl.numerics import adam_fused, apply, use_kernels
+    from spndl.runtime.numerics import adam_fused, apply, use_kernels
 
     got = apply(isa, threads)
     torch.manual_seed(0)
@@ -49,7 +49,7 @@ def child(isa: str, threads: int, steps: int, size: int, batch: int, gc_policy: 
 
     for _ in range(3):  # warm-up: first calls allocate and pick kernels
         step()
-    if gc_policy == "training":  # as spndl.train runs its epochs (spndl.collector)
+    if gc_policy == "training":  # as spndl.training.train runs its epochs (spndl.training.collector)
         collector.settle()
     t = time.perf_counter()
     with collector.paused() if gc_policy == "training" else contextlib.nullcontext():
@@ -68,14 +68,14 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--isa", nargs="+", default=list(SETTINGS), choices=SETTINGS, help="the settings to compare")
     ap.add_argument("--gc", action="store_true",
-                    help="also run each setting with Python's collector left on, as before spndl.collector")
+                    help="also run each setting with Python's collector left on, as before spndl.training.collector")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--gc-policy", default="training", choices=("training", "python"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         print(json.dumps(child(a.child, a.threads, a.steps, a.size, a.batch, a.gc_policy)))
         return
-    from spndl.numerics import environment, host_model
+    from spndl.runtime.numerics import environment, host_model
 
     runs = [(isa, "training") for isa in a.isa] + ([(isa, "python") for isa in a.isa] if a.gc else [])
     label = {r: r[0] if r[1] == "training" else f"{r[0]}+gc" for r in runs}

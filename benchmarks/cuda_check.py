@@ -51,9 +51,9 @@ from spndl.model import SPNDLNet
 from spndl.params import run_config
 from spndl.seeding import generator
 from spndl.synth import generate
-from spndl.devices import pick_device
+from spndl.runtime.devices import pick_device
 from spndl.evaluation import predict
-from spndl.train import train, train_epoch
+from spndl.training.train import train, train_epoch
 from spndl.variants import VARIANTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

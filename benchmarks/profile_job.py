@@ -29,7 +29,7 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from spndl.numerics import environment  # noqa: E402 (no numpy, no torch: the timings stay the job's)
+from spndl.runtime.numerics import environment  # noqa: E402 (no numpy, no torch: the timings stay the job's)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,14 +41,14 @@ def child(a) -> None:
 
     from spndl.config import load_config
     from spndl.params import read_preset
-    from spndl.stopwatch import Stopwatch
-    from spndl.train import train
+    from spndl.training.stopwatch import Stopwatch
+    from spndl.training.train import train
 
     imports = time.perf_counter() - t_imports
-    if a.collector == "on":  # training's collector policy undone (spndl.collector), for comparison
+    if a.collector == "on":  # training's collector policy undone (spndl.training.collector), for comparison
         import contextlib
 
-        from spndl import collector
+        from spndl.training import collector
 
         collector.settle, collector.paused = (lambda: None), contextlib.nullcontext
     base = read_preset(REPO / "params.yaml", a.preset, a.dataset)
@@ -85,7 +85,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of the job (the train rule's: 1)")
     ap.add_argument("--collector", default="paused", choices=("paused", "on"),
                     help="on: Python's garbage collector left to itself during the epochs, as before "
-                         "spndl.collector (to measure what pausing it gains)")
+                         "spndl.training.collector (to measure what pausing it gains)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)

@@ -33,8 +33,8 @@ from spndl.model import SPNDLNet
 from spndl.params import read_preset
 from spndl.seeding import generator
 from spndl.synth import generate
-from spndl.devices import pick_device
-from spndl.train import train_epoch
+from spndl.runtime.devices import pick_device
+from spndl.training.train import train_epoch
 from spndl.variants import VARIANTS
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from spndl.numerics import environment
+from spndl.runtime.numerics import environment
 
-# The default's CPU numerics (spndl.numerics) in this process and every command it starts,
+# The default's CPU numerics (spndl.runtime.numerics) in this process and every command it starts,
 # set before numpy, OpenCV and torch start: they read them once.
 os.environ.update(environment("avx2", 1))
 

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from spndl.devices import device_slots, lease_device, lease_slot, node_lock_dir, own_device, under_scheduler
+from spndl.runtime.devices import device_slots, lease_device, lease_slot, node_lock_dir, own_device, under_scheduler
 
 
 def _hold(n, lock_dir, hold, q):

@@ -1,6 +1,6 @@
 """The cross-host check: the tiny configuration's training of one variant per reference mode
 must give exactly the numbers stored in tests/golden/cpu.json, on whatever x86-64 host runs
-it (CI runs on different hosts over time). The default CPU numerics (spndl.numerics, avx2)
+it (CI runs on different hosts over time). The default CPU numerics (spndl.runtime.numerics, avx2)
 are what make that possible; a host without AVX2 cannot run them and skips.
 
 Regenerate the stored numbers (after a change that is meant to change them) with
@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from spndl.numerics import NumericsError, check_isa, environment, host_flags, host_model
+from spndl.runtime.numerics import NumericsError, check_isa, environment, host_flags, host_model
 
 if __name__ == "__main__":  # the numerics of the default, before numpy and OpenCV start
     os.environ.update(environment("avx2", 1))
@@ -103,8 +103,8 @@ def steps_record(prepared: Path) -> dict:
 
     from spndl.config import load_config
     from spndl.data.prepared import load_prepared
-    from spndl.numerics import apply, describe
-    from spndl.train import set_up, train_epoch
+    from spndl.runtime.numerics import apply, describe
+    from spndl.training.train import set_up, train_epoch
     from spndl.variants import VARIANTS as ALL
 
     got = apply("avx2", 1)
@@ -190,7 +190,7 @@ if __name__ == "__main__":
         import numpy as np
         import torch
 
-        from spndl import _sgemm
+        from spndl.runtime import _sgemm
 
         # CPUID's view, which an emulator changes (its /proc/cpuinfo may still be the host's).
         features = np._core._multiarray_umath.__cpu_features__

@@ -5,7 +5,7 @@ import pytest
 
 from spndl.data.records import DataError
 from spndl.report.job_times import write_job_times
-from spndl.stopwatch import Stopwatch
+from spndl.training.stopwatch import Stopwatch
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 

@@ -1,4 +1,4 @@
-"""The CPU numerics setting (spndl.numerics): what it sets, that it reaches the training
+"""The CPU numerics setting (spndl.runtime.numerics): what it sets, that it reaches the training
 process, and that a process it cannot honour is refused rather than recorded wrongly."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import yaml
 
 from spndl.config import ConfigError, load_config
 from spndl.launch import command_environment
-from spndl.numerics import NumericsError, adam_fused, check_isa, environment, host_flags, library_environment
+from spndl.runtime.numerics import NumericsError, adam_fused, check_isa, environment, host_flags, library_environment
 from test_golden import train_cli
 
 AVX2 = {"sse4_1", "sse4_2", "avx", "avx2", "fma"}
@@ -63,7 +63,7 @@ def test_the_mkl_branch_a_run_records_is_the_one_mkl_reports():
     """mkl_cbwr_get's codes as mkl_service.h numbers them. A branch above COMPATIBLE that the
     processor runs is named as asked on an Intel processor; elsewhere MKL takes AUTO instead."""
     code = ("import torch; torch.ones(4, 4) @ torch.ones(4, 4); "
-            "from spndl.numerics import effective; print(effective()['mkl_cbwr'])")
+            "from spndl.runtime.numerics import effective; print(effective()['mkl_cbwr'])")
     got = {}
     for branch in ("COMPATIBLE", "SSE4_2"):
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
@@ -88,7 +88,7 @@ def test_the_entry_point_takes_the_numerics_from_the_command_or_the_run(tmp_path
 
 
 def test_a_process_whose_torch_already_runs_other_kernels_is_refused():
-    code = ("import torch; torch.ones(3).sum(); from spndl.numerics import apply; apply('x86-64', 1)")
+    code = ("import torch; torch.ones(3).sum(); from spndl.runtime.numerics import apply; apply('x86-64', 1)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode != 0
     assert "NumericsError" in r.stderr and "aten AVX2 (wanted DEFAULT)" in r.stderr and "spndl" in r.stderr
@@ -110,8 +110,8 @@ def test_the_setting_reaches_the_training_process(prepared, tmp_path):
         assert got["onednn"] is onednn and got["nnpack"] is onednn and got["threads"] == 1
         if aten:
             assert got["aten"] == aten and got["mkl_cbwr"] == "COMPATIBLE"
-        assert got["adam"] == ("fused" if aten else "unfused")  # spndl.numerics.adam_fused
-        assert got["gemm"].startswith("spndl sgemm AVX2+FMA") == (isa == "avx2")  # spndl.kernels
+        assert got["adam"] == ("fused" if aten else "unfused")  # spndl.runtime.numerics.adam_fused
+        assert got["gemm"].startswith("spndl sgemm AVX2+FMA") == (isa == "avx2")  # spndl.runtime.kernels
         sha[isa] = hashlib.sha256((tmp_path / isa / "predictions.csv").read_bytes()).hexdigest()
     assert len(set(sha.values())) == 3, sha
     # A resume under another cap is a change of settings, not the same run.
@@ -124,7 +124,7 @@ def test_the_setting_reaches_the_training_process(prepared, tmp_path):
 OPENBLAS_PROBE = """
 import json, os, sys
 from spndl.launch import command_environment
-from spndl.numerics import apply, use_kernels
+from spndl.runtime.numerics import apply, use_kernels
 env = command_environment(["train", "--data", "d", "--variant", "baseline", "--out", "o", "--set",
                            "train.cpu_isa=" + sys.argv[1]])
 got = apply(sys.argv[1], 1)

@@ -1,5 +1,5 @@
 """Outputs replace only what spndl wrote (spndl.ownership), and one writer per run folder
-(spndl.runlock). Each defect that lost a user's files has its test here; docs/reliability.md's
+(spndl.training.runlock). Each defect that lost a user's files has its test here; docs/reliability.md's
 reliability table lists each kind."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 
 from spndl.cli import main
 from spndl.ownership import RECORD, foreign_path
-from spndl.runlock import LOCK, holding
+from spndl.training.runlock import LOCK, holding
 
 TRAIN = ["--variant", "baseline", "--fold", "0", "--set", "train.batch_size=16", "--set", "data.size=32"]
 

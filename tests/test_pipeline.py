@@ -47,7 +47,7 @@ def _checkpoint_epochs(wd, cache):
             key = (c, c.stat().st_mtime_ns)
             if key not in cache:
                 ck = load(c)
-                # The last epoch's checkpoint drops the optimizer state (spndl.runfolder).
+                # The last epoch's checkpoint drops the optimizer state (spndl.training.runfolder).
                 cache[key] = (int(ck["epoch"]), ck["optimizer"] is None)
             out[c.parent] = cache[key]
         except (OSError, ValueError):  # replaced or finished while being read: next poll

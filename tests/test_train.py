@@ -10,7 +10,7 @@ import yaml
 from spndl.config import ConfigError, load_config
 from spndl.data.records import DataError
 from spndl.inference.features import export_features
-from spndl.train import RunError, train
+from spndl.training.train import RunError, train
 
 FAST = ["data.size=32", "train.epochs=4", "train.batch_size=16", "spl.step=0.25", "spl.paces=3"]
 
@@ -181,7 +181,7 @@ def test_equal_losses_are_broken_by_seeded_keys_not_manifest_order(prepared, tmp
 
 def test_fused_adam_is_a_setting_that_reaches_the_optimiser(prepared, tmp_path):
     from spndl.data.prepared import load_prepared
-    from spndl.train import set_up
+    from spndl.training.train import set_up
 
     _, data = prepared["ckplus"]
     cpu = torch.device("cpu")
@@ -197,7 +197,7 @@ def test_fused_adam_is_a_setting_that_reaches_the_optimiser(prepared, tmp_path):
     assert record["config"]["train"]["fused_adam"] is None and record["cpu_numerics"]["adam"] == "fused"
     assert "fused Adam" in m["numerics"]
     # Unfused Adam under a host-independent cpu_isa would be recorded as host-independent
-    # while it is not (spndl.numerics.adam_fused): refused, naming the run and the way out.
+    # while it is not (spndl.runtime.numerics.adam_fused): refused, naming the run and the way out.
     with pytest.raises(RunError, match="fused_adam=false with train.cpu_isa=avx2.*cpu_isa native"):
         train(data, "baseline", 0, tmp_path / "g", _cfg("train.fused_adam=false"), log=_quiet)
     assert not (tmp_path / "g" / "config.yaml").exists()

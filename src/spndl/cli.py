@@ -92,8 +92,8 @@ def train_config(a):
 
 
 def cmd_train(a):
-    from spndl.devices import training_device
-    from spndl.train import train
+    from spndl.runtime.devices import training_device
+    from spndl.training.train import train
 
     cfg = train_config(a)
     with training_device(cfg.train.device, a.gpu_slots, a.lock_dir, a.jobs_per_device) as device:
@@ -441,8 +441,8 @@ def _one_line(e: BaseException) -> str:
 # The expected failures of modules that import torch; a command that never imported one of
 # them cannot have raised its error, so it is looked up only where loaded (`spndl check-data`
 # or `tables` would otherwise spend seconds importing torch for their except clause).
-EXPECTED_ELSEWHERE = (("spndl.checkpoint", "CheckpointError"), ("spndl.runfolder", "RunError"),
-                      ("spndl.devices", "DeviceError"), ("spndl.weights", "WeightsError"))
+EXPECTED_ELSEWHERE = (("spndl.checkpoint", "CheckpointError"), ("spndl.training.runfolder", "RunError"),
+                      ("spndl.runtime.devices", "DeviceError"), ("spndl.weights", "WeightsError"))
 
 
 def _loaded(names) -> tuple[type, ...]:

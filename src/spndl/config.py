@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from spndl.numerics import CPU_ISAS
+from spndl.runtime.numerics import CPU_ISAS
 from spndl.spl import SPLSchedule, epoch_plan
 
 
@@ -62,7 +62,7 @@ class TrainConfig:
     pace_checkpoints: bool = False    # keep the model at the start of each pace (for t-SNE, Fig. 7)
     # torch's fused Adam: one kernel for all parameters instead of one per tensor. null: fused on
     # the CPU under a host-independent cpu_isa (the unfused Adam takes its square roots from
-    # MKL's vector math, whose last bits depend on the processor: spndl.numerics), unfused on a
+    # MKL's vector math, whose last bits depend on the processor: spndl.runtime.numerics), unfused on a
     # GPU and under cpu_isa native. The two differ in the last bits, which training amplifies.
     fused_adam: bool | None = None
     # checkpoint.pt is written after the first epoch that ends this many seconds after the
@@ -72,8 +72,8 @@ class TrainConfig:
     # A run whose mean training loss in an epoch is not finite, or above this many times
     # log(classes) (the loss of a uniform guess), has diverged: it stops with an error.
     divergence_bound: float = 10.0
-    # CPU numerics (spndl.numerics). avx2: the same numbers on every x86-64 host with AVX2 and
-    # FMA, at native speed (convolutions and linear layers on spndl's own GEMM, spndl.kernels;
+    # CPU numerics (spndl.runtime.numerics). avx2: the same numbers on every x86-64 host with AVX2 and
+    # FMA, at native speed (convolutions and linear layers on spndl's own GEMM, spndl.runtime.kernels;
     # ATen capped at AVX2, no oneDNN or NNPACK); x86-64: the same on every x86-64 host, without
     # AVX (MKL's cross-vendor CNR branch: about 0.4x native speed); native: each library picks
     # by the host (the same numbers only on identical hardware). Ignored by the model on a GPU.

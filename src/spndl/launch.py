@@ -1,7 +1,7 @@
 """The ``spndl`` command's entry: start the process under the CPU numerics it must use.
 
 numpy, OpenCV, ATen and MKL read their instruction-set and reproducibility switches
-(``spndl.numerics``) once, when each starts, and ``spndl`` imports numpy before it has
+(``spndl.runtime.numerics``) once, when each starts, and ``spndl`` imports numpy before it has
 read a command's settings. So the entry works out the environment the command needs
 (``train``: its settings; ``predict``, ``export``, ``features``: the run's; any other
 command: the defaults) and, where this process was started without it, starts the
@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from spndl.numerics import MARKER, environment
+from spndl.runtime.numerics import MARKER, environment
 
 
 def command_environment(argv: list[str]) -> dict[str, str]:

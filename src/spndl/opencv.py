@@ -1,7 +1,7 @@
 """OpenCV as every spndl module uses it: without Intel IPP.
 
 IPP picks its code path by processor (AVX2 on one host, AVX-512 on another) and so may
-round differently; OpenCV's own kernels, capped at AVX2 by ``spndl.numerics``, give the
+round differently; OpenCV's own kernels, capped at AVX2 by ``spndl.runtime.numerics``, give the
 same images everywhere. ``setUseIPP`` holds for the calling thread, the one that calls
 OpenCV here (and the processes ``spndl synth`` forks from it).
 """

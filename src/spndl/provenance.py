@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent
 
 
 def source_digest() -> str:
-    """sha256 over the package's .py files and the C source of its GEMM (spndl.kernels):
+    """sha256 over the package's .py files and the C source of its GEMM (spndl.runtime.kernels):
     identifies the code even outside a git checkout."""
     h = hashlib.sha256()
     for p in sorted([*PACKAGE.rglob("*.py"), *PACKAGE.rglob("*.c")]):

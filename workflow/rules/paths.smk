@@ -35,7 +35,7 @@ FIG_DIR = "results/figures"
 EVIDENCE_DIR = "results/evidence"
 EVIDENCE = [f"{EVIDENCE_DIR}/{f}" for f in ("evidence.md", "evidence.csv", "evidence_folds.csv", "evidence_tests.csv")]
 BENCH = "logs/benchmarks"                  # Snakemake's timing of every job: results/tables/job_times.*
-LOCK_DIR = ".snakemake/gpu-slots"          # a folder per host beneath (spndl.devices)
+LOCK_DIR = ".snakemake/gpu-slots"          # a folder per host beneath (spndl.runtime.devices)
 # How many units of the `gpu` resource a training job holds: params compute.gpu_per_job
 # (auto: 1 where the machine that runs snakemake has a GPU, so that on a CPU-only machine
 # `--resources gpu=1` does not run the jobs one at a time; set 1 where jobs run elsewhere).

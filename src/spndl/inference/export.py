@@ -21,7 +21,7 @@ from torch import nn
 from spndl.batching import MEAN, STD
 from spndl.data.records import DataError
 from spndl.ownership import check_output_file, output_file
-from spndl.kernels import uninstall
+from spndl.runtime.kernels import uninstall
 from spndl.inference.run import TrainedRun, load_run
 
 

@@ -12,7 +12,7 @@ from spndl.checkpoint import load_run_checkpoint
 from spndl.config import config_from_dict
 from spndl.data.prepared import load_prepared, split_indices
 from spndl.data.records import DataError
-from spndl.devices import pick_device
+from spndl.runtime.devices import pick_device
 from spndl.evaluation import predict
 from spndl.inference.run import build_model
 from spndl.ownership import check_output_file, output_file

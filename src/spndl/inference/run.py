@@ -3,7 +3,7 @@
 ``load_run`` reads ``metrics.json`` (variant, class names, image size) and
 ``checkpoint.pt`` (the weights and the run's settings), checks that the two come
 from the same run, and builds the model with the CPU numerics the run trained
-with (spndl.numerics): predict, export and features all start here.
+with (spndl.runtime.numerics): predict, export and features all start here.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 from spndl.checkpoint import CheckpointError, load_run_checkpoint
 from spndl.config import config_from_dict
 from spndl.model import SPNDLNet
-from spndl.numerics import apply as apply_numerics, use_kernels
+from spndl.runtime.numerics import apply as apply_numerics, use_kernels
 from spndl.variants import VARIANTS
 
 __all__ = ["TrainedRun", "build_model", "load_run"]

@@ -85,12 +85,12 @@ def rebuild_tables(snapshot: Path, out: Path) -> None:
 
 
 def host() -> str:
-    """This machine for PROVENANCE.md: its CPU model (spndl.numerics reads it for the runs too),
+    """This machine for PROVENANCE.md: its CPU model (spndl.runtime.numerics reads it for the runs too),
     AVX-512 or not, the CPU count."""
     import os
     import platform
 
-    from spndl.numerics import host_flags, host_model
+    from spndl.runtime.numerics import host_flags, host_model
 
     avx512 = "AVX-512" if "avx512f" in host_flags() else "no AVX-512"
     return f"{host_model()} ({avx512}), {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}"

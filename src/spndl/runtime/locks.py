@@ -1,6 +1,6 @@
 """An exclusive, non-blocking ``flock`` on a file that names its holder.
 
-Shared by the GPU slots (spndl.devices) and the run folders (spndl.runlock). The kernel
+Shared by the GPU slots (spndl.runtime.devices) and the run folders (spndl.training.runlock). The kernel
 drops the lock of a process that ends, killed or not, so a crash never leaves one held.
 """
 

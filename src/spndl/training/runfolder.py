@@ -31,9 +31,9 @@ from spndl.config import Config
 from spndl.data.prepared import Prepared
 from spndl.fsutil import atomic_path, is_temporary, remove_stale_temporaries, write_text
 from spndl.inference.model_card import model_card
-from spndl.numerics import describe
+from spndl.runtime.numerics import describe
 from spndl.provenance import code_version
-from spndl.runlock import LOCK
+from spndl.training.runlock import LOCK
 
 RUN_FILES = ("checkpoint.pt", "history.csv", "spl_selection.csv", "predictions.csv", "metrics.json", "config.yaml",
              "MODEL_CARD.md")
@@ -158,7 +158,7 @@ class RunFolder:
 
     def write_config(self, data: Prepared, device: torch.device, numerics: dict) -> None:
         """Provenance: the exact settings, data path and checksum, code version, device, and
-        the CPU numerics in force (spndl.numerics.effective: what took effect, not what was asked)."""
+        the CPU numerics in force (spndl.runtime.numerics.effective: what took effect, not what was asked)."""
         record = {**self.settings, "data": str(data.path.resolve()), "code": code_version(),
                   "torch": str(torch.__version__), "device": str(device), "threads": torch.get_num_threads(),
                   "cpu_numerics": numerics}

@@ -1,9 +1,9 @@
-"""Convolutions and linear layers on spndl's own fixed-kernel GEMM (``spndl._sgemm``), for
-the host-independent CPU numerics (``train.cpu_isa: avx2``, spndl.numerics).
+"""Convolutions and linear layers on spndl's own fixed-kernel GEMM (``spndl.runtime._sgemm``), for
+the host-independent CPU numerics (``train.cpu_isa: avx2``, spndl.runtime.numerics).
 
 A convolution is an unfold (im2col: copies, no arithmetic) and one GEMM over the whole
 batch; its backward is two GEMMs and a fold (col2im: additions in a fixed loop order).
-Vendor libraries give those GEMMs bits that follow the processor (spndl.numerics); this
+Vendor libraries give those GEMMs bits that follow the processor (spndl.runtime.numerics); this
 one's kernel and blocking are fixed at install time, and its result does not depend on the
 thread count either, so the same weights and inputs give the same bits on every host with
 AVX2 and FMA, at the host's native speed.
@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 try:
-    from spndl import _sgemm
+    from spndl.runtime import _sgemm
 except ImportError as e:  # a checkout run without `pip install -e .`, or a build without a compiler
     _sgemm, IMPORT_ERROR = None, e
 else:
@@ -37,7 +37,7 @@ class KernelError(RuntimeError):
 def kernel() -> str:
     """The kernel that runs, as a run records it; raises KernelError where none can."""
     if _sgemm is None:
-        raise KernelError(f"spndl's GEMM extension (spndl._sgemm) is not built ({IMPORT_ERROR}); "
+        raise KernelError(f"spndl's GEMM extension (spndl.runtime._sgemm) is not built ({IMPORT_ERROR}); "
                           "reinstall spndl with `pip install -e .` on a machine with a C compiler, "
                           "or choose train.cpu_isa native or x86-64")
     if not _sgemm.supported():

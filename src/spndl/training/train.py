@@ -20,22 +20,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from spndl.augment import augment_pair
+from spndl.training.augment import augment_pair
 from spndl.batching import Batches, Part, build_parts, n_batches
 from spndl.config import Config, check_for_variant, epoch_lr
 from spndl.data.prepared import Prepared, load_prepared, split_indices
 from spndl.data.records import DataError
 from spndl.data.registry import for_dataset
-from spndl.devices import pick_device
+from spndl.runtime.devices import pick_device
 from spndl.evaluation import autocast, predict
 from spndl.model import SPNDLNet
-from spndl import collector, runlock
-from spndl.kernels import install as install_kernels
-from spndl.numerics import FIXED_GEMM, NumericsError, adam_fused, apply as apply_numerics
-from spndl.runfolder import RunError, RunFolder, check_run_folder, run_settings
+from spndl.training import collector, runlock
+from spndl.runtime.kernels import install as install_kernels
+from spndl.runtime.numerics import FIXED_GEMM, NumericsError, adam_fused, apply as apply_numerics
+from spndl.training.runfolder import RunError, RunFolder, check_run_folder, run_settings
 from spndl.seeding import generator, stream_seed
 from spndl.spl import SPLSchedule, epoch_plan, select_easy
-from spndl.stopwatch import Stopwatch
+from spndl.training.stopwatch import Stopwatch
 from spndl.variants import VARIANTS
 from spndl.weights import init_weights
 
@@ -104,7 +104,7 @@ class Job:
 def set_up(data: Prepared, variant: str, fold: int | None, cfg: Config, device: torch.device) -> Job:
     """The model (seeded per fold), its starting weights, Adam (section 4.2), the train and
     test parts on the device, and the order and augmentation streams. Under a ``train.cpu_isa``
-    of spndl's GEMM the model's layers run on it (spndl.kernels)."""
+    of spndl's GEMM the model's layers run on it (spndl.runtime.kernels)."""
     fold_key = -1 if fold is None else fold
     torch.use_deterministic_algorithms(device.type == "cpu")
     if device.type == "cuda":
@@ -120,7 +120,7 @@ def set_up(data: Prepared, variant: str, fold: int | None, cfg: Config, device: 
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
     # fused: one kernel updates every parameter; on the CPU it is what keeps the numbers
-    # host-independent (spndl.numerics.adam_fused).
+    # host-independent (spndl.runtime.numerics.adam_fused).
     fused = adam_fused(cfg.train.fused_adam, cfg.train.cpu_isa, device.type)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, betas=tuple(cfg.train.betas),
                            fused=True if fused else None)
@@ -177,7 +177,7 @@ def train(data_dir: str | Path, variant: str, fold: int | None, out: str | Path,
 
 
 def _train(data_dir, variant, fold, out, cfg, on_epoch_end, log, device, restart_on_change, stopwatch) -> dict:
-    """``train`` once the run folder's lock is held (spndl.runlock)."""
+    """``train`` once the run folder's lock is held (spndl.training.runlock)."""
     reference_mode, use_spl = VARIANTS[variant]
     try:  # before the first torch operation of the run: most CPU switches are read only once
         numerics = apply_numerics(cfg.train.cpu_isa, cfg.train.cpu_threads)
@@ -213,7 +213,7 @@ def _train(data_dir, variant, fold, out, cfg, on_epoch_end, log, device, restart
             f"resuming {run.out} at epoch {start_epoch} (pace {pace_of_epoch[start_epoch - 1]})")
     run.write_config(data, device, numerics)
 
-    collector.settle()  # the model and the data, out of the collector's passes (spndl.collector)
+    collector.settle()  # the model and the data, out of the collector's passes (spndl.training.collector)
     last_checkpoint = time.monotonic()
     for epoch in range(start_epoch, cfg.train.epochs + 1):
         t0 = time.perf_counter()

@@ -4,7 +4,7 @@ Two ``spndl train`` on one ``--out`` would each write their own epochs, and the 
 would end with one run's config.yaml beside the other's checkpoint and metrics. A run
 therefore holds an exclusive, non-blocking ``flock`` on ``RUN/.spndl-run.lock`` from
 before it reads the folder until it has written its last file. The kernel drops the lock
-of a process that dies, killed or not (as it does the GPU slots of spndl.devices), so a
+of a process that dies, killed or not (as it does the GPU slots of spndl.runtime.devices), so a
 crashed run never blocks the next one; the file, which names the holder's host and pid,
 stays behind in a run folder (one holding only it counts as empty), and is removed with
 the folder it made when a run fails before writing anything.
@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from spndl.locks import held_by, release, try_lock
+from spndl.runtime.locks import held_by, release, try_lock
 
 LOCK = ".spndl-run.lock"
 

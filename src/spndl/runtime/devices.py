@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from spndl.locks import release, try_lock
+from spndl.runtime.locks import release, try_lock
 
 
 class DeviceError(RuntimeError):

@@ -1,4 +1,4 @@
-/* spndl's own single-precision GEMM for the host-independent CPU numerics (spndl.kernels).
+/* spndl's own single-precision GEMM for the host-independent CPU numerics (spndl.runtime.kernels).
  *
  * Why a GEMM of our own: a convolution and a linear layer are GEMMs, and every vendor BLAS
  * picks its kernel and its blocking by the processor it finds (MKL per vendor and CPUID,

@@ -12,7 +12,7 @@ Left to themselves, torch's CPU libraries pick their code by the processor they 
   reproducibility (CNR) branch ``COMPATIBLE`` is the only one that gives the same results
   on Intel and AMD processors alike (its ``AVX2`` branch falls back to ``AUTO`` on AMD), and
   it runs a generic SSE2 kernel at a third of the AVX2 kernels' speed. So under ``avx2``
-  every convolution and linear layer runs on spndl's own GEMM (``spndl.kernels``: unfold
+  every convolution and linear layer runs on spndl's own GEMM (``spndl.runtime.kernels``: unfold
   and one AVX2+FMA GEMM per layer, its kernel and blocking fixed at install time, its
   result independent of the thread count), at the host's native speed; under ``x86-64``
   (no AVX2 to build on) they run as ATen's im2col and MKL's ``COMPATIBLE`` GEMM;
@@ -48,7 +48,7 @@ from pathlib import Path
 CPU_ISAS = {"avx2": "avx2", "x86-64": "default", "native": None}
 # The processor flags each capped instruction set needs (from /proc/cpuinfo).
 NEEDS = {"avx2": {"avx2", "fma"}, "x86-64": set()}
-# The instruction sets whose convolutions and linear layers run on spndl's own GEMM (spndl.kernels).
+# The instruction sets whose convolutions and linear layers run on spndl's own GEMM (spndl.runtime.kernels).
 FIXED_GEMM = {"avx2"}
 # MKL's CNR branch codes (mkl_cbwr_get; mkl_service.h's MKL_CBWR_*): the names a run records.
 MKL_BRANCHES = {0: "OFF", 1: "OFF", 2: "AUTO", 3: "COMPATIBLE", 4: "SSE2", 5: "SSE3", 6: "SSSE3", 7: "SSE4_1",
@@ -180,7 +180,7 @@ def apply(cpu_isa: str, threads: int, strict: bool = True) -> dict:
     _opencv(portable)
     got = effective()
     if cpu_isa in FIXED_GEMM:
-        from spndl.kernels import KernelError, kernel
+        from spndl.runtime.kernels import KernelError, kernel
 
         try:
             got["gemm"] = kernel()
@@ -207,7 +207,7 @@ def use_kernels(model, got: dict, device: str = "cpu"):
     """``model`` with its convolutions and linear layers on spndl's GEMM where ``got`` (what
     ``apply`` returned) says the numerics use it, and the device is the CPU; else as it is."""
     if str(device).startswith("cpu") and got.get("gemm", "").startswith("spndl"):
-        from spndl.kernels import install
+        from spndl.runtime.kernels import install
 
         install(model)
     return model
