@@ -25,6 +25,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from spndl.fsutil import write_text
+
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "workflow/report/dvc-plots.html"
 
@@ -90,7 +92,6 @@ def page(libraries: list[tuple[str, str, bytes]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--from", dest="source", help="folder holding the .tgz files of `npm pack` (default: run it)")
-    ap.add_argument("--out", default=str(TEMPLATE))
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(a.source or tmp)
@@ -98,11 +99,9 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(["npm", "pack", "--silent", *(f"{n}@{v}" for n, v, _, _ in PINS)], cwd=folder, check=True,
                            stdout=subprocess.DEVNULL)
         libraries = [(n, v, library((folder / f"{n}-{v}.tgz").read_bytes(), n, v, m, i)) for n, v, m, i in PINS]
-    out = Path(a.out)
-    tmp_out = out.with_name(out.name + ".tmp")
-    tmp_out.write_text(page(libraries))
-    tmp_out.replace(out)
-    print(f"wrote {out} ({out.stat().st_size // 1024} KiB): " + ", ".join(f"{n}@{v}" for n, v, _ in libraries))
+    write_text(TEMPLATE, page(libraries))  # atomic: the committed template is never left half-written
+    print(f"wrote {TEMPLATE} ({TEMPLATE.stat().st_size // 1024} KiB): "
+          + ", ".join(f"{n}@{v}" for n, v, _ in libraries))
     return 0
 
 

@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from spndl.fsutil import write_text
+
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "docs/images/rulegraph"
 
@@ -52,10 +54,8 @@ def main() -> int:
     dot = canonical(rulegraph())
     OUT.parent.mkdir(parents=True, exist_ok=True)
     svg = subprocess.run([dot_exe, "-Tsvg"], input=dot, capture_output=True, text=True, check=True).stdout
-    for suffix, text in ((".dot", dot), (".svg", svg)):
-        tmp = OUT.with_suffix(suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(OUT.with_suffix(suffix))
+    write_text(OUT.with_suffix(".dot"), dot)
+    write_text(OUT.with_suffix(".svg"), svg)
     print(f"wrote {OUT}.dot and {OUT}.svg ({len(rule_edges(dot))} edges)")
     return 0
 

@@ -20,9 +20,9 @@ from torch import nn
 
 from spndl.batching import MEAN, STD
 from spndl.data.records import DataError
+from spndl.inference.run import TrainedRun, load_run
 from spndl.ownership import check_output_file, output_file
 from spndl.runtime.kernels import uninstall
-from spndl.inference.run import TrainedRun, load_run
 
 
 class _Graph(nn.Module):

@@ -12,10 +12,10 @@ from spndl.checkpoint import load_run_checkpoint
 from spndl.config import config_from_dict
 from spndl.data.prepared import load_prepared, split_indices
 from spndl.data.records import DataError
-from spndl.runtime.devices import pick_device
 from spndl.evaluation import predict
 from spndl.inference.run import build_model
 from spndl.ownership import check_output_file, output_file
+from spndl.runtime.devices import pick_device
 from spndl.variants import VARIANTS
 
 
@@ -30,9 +30,9 @@ def export_features(checkpoint: str | Path, data_dir: str | Path, out: str | Pat
     if data.checksum != settings["data_checksum"]:
         raise DataError(f"{data_dir}: not the data {checkpoint} was trained on (checksum differs)")
     cfg = config_from_dict(settings["config"], str(checkpoint))
-    reference_mode, _ = VARIANTS[settings["variant"]]
     dev = pick_device(device)
-    model = build_model(ck, checkpoint, len(data.classes), dev)
+    model = build_model(ck, checkpoint, len(data.classes), dev)  # checks the variant first
+    reference_mode, _ = VARIANTS[settings["variant"]]
     fold = settings["fold"]
     train_rows, test_rows = split_indices(data, fold)
     rows = {"train": train_rows, "test": test_rows}[part]

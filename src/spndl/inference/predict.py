@@ -29,8 +29,8 @@ from spndl.batching import MEAN, STD
 from spndl.data.crop import Box, FaceDetector, crop_resize, read_image
 from spndl.data.records import DataError
 from spndl.opencv import cv2
-from spndl.runtime.devices import pick_device
 from spndl.inference.run import TrainedRun, load_run
+from spndl.runtime.devices import pick_device
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 

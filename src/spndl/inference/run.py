@@ -63,9 +63,7 @@ def load_run(path: str | Path, device: torch.device | str = "cpu") -> TrainedRun
         if ck["settings"].get(key) != metrics.get(key):
             raise CheckpointError(f"{ck_file}: a checkpoint of {key} {ck['settings'].get(key)!r}, but {metrics_file} "
                                   f"is of {key} {metrics.get(key)!r}; the folder mixes two runs")
-    if variant not in VARIANTS:
-        raise CheckpointError(f"{metrics_file}: unknown variant {variant!r}")
-    model = build_model(ck, ck_file, len(classes), device)
+    model = build_model(ck, ck_file, len(classes), device)  # checks the variant (the same in both files)
     return TrainedRun(folder, variant, VARIANTS[variant][0], classes, size, metrics, ck["settings"], model)
 
 

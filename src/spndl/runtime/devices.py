@@ -49,6 +49,7 @@ def pick_device(spec: str):
         raise DeviceError(f"device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return dev
 
+
 SCHEDULER_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "SPNDL_TRUST_CUDA_VISIBLE_DEVICES")
 
 
