@@ -1,5 +1,7 @@
 # spndl: regenerate Tables 1-4 and Figures 4-8 of the SPNDL paper.
 #   snakemake --profile workflow/profiles/default          (or: dvc repro)
+# Each configuration (preset, data source, settings) lands in runs/NAME and results/NAME
+# (workflow/rules/paths.smk; NAME is params `name`, or PRESET-SOURCE).
 import os
 
 from snakemake.utils import min_version, validate
@@ -13,10 +15,6 @@ configfile: os.path.join(workflow.basedir, "params.yaml")
 validate(config, "workflow/schemas/params.schema.yaml")
 
 
-# The HTML report's front page opens with the published claims (results/synthetic_full).
-report: "workflow/report/workflow.rst"
-
-
 include: "workflow/rules/paths.smk"
 include: "workflow/rules/args.smk"
 include: "workflow/rules/runs.smk"
@@ -25,6 +23,11 @@ include: "workflow/rules/prepare.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+
+
+# The HTML report's front page opens with this configuration's claims and tables (rule
+# front_page), then the published snapshot's; before they exist, the snapshot's alone.
+report: os.path.abspath(FRONT_PAGE) if os.path.isfile(FRONT_PAGE) else "workflow/report/workflow.rst"
 
 
 # Run by Snakemake itself, not submitted (workflow/profiles/slurm): seconds of work each,
@@ -40,6 +43,8 @@ localrules:
     fig6,
     fig7,
     fig8,
+    curves,
+    front_page,
     job_times,
 
 
@@ -48,3 +53,4 @@ rule all:
         TABLES,
         FIGURES,
         JOB_TIMES,
+        FRONT_PAGE,

@@ -18,6 +18,7 @@ from spndl.data.prepared import load_prepared, split_indices
 from spndl.data.records import DataError
 
 REPO = Path(__file__).resolve().parents[1]
+CFG = "tiny-synthetic"  # params-tiny's preset and source: runs/CFG, results/CFG (the custom data are real)
 OULU = ["anger", "disgust", "fear", "happy", "sadness", "surprise"]
 
 
@@ -148,13 +149,14 @@ def test_the_whole_dag_runs_on_a_csv_dataset_without_code(mine, tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     wd = tmp_path / "wd"
-    runs = sorted(p.parent.relative_to(wd / "runs").as_posix() for p in wd.glob("runs/*/*/*/*/metrics.json"))
+    runs = sorted(p.parent.relative_to(wd / "runs" / CFG).as_posix()
+                  for p in wd.glob(f"runs/{CFG}/*/*/*/*/metrics.json"))
     assert runs == [f"custom/{v}/fold0/seed{s}" for v in ("baseline", "spndl") for s in (0, 1)]
-    head = json.loads((wd / "results/metrics/headline.json").read_text())
-    per_fold = pd.read_csv(wd / "results/tables/per_fold.csv")
+    head = json.loads((wd / f"results/{CFG}/metrics/headline.json").read_text())
+    per_fold = pd.read_csv(wd / f"results/{CFG}/tables/per_fold.csv")
     for v in ("baseline", "spndl"):
         acc = per_fold[per_fold["variant"] == v]["accuracy"]
         assert head["custom"][v]["accuracy_mean"] == pytest.approx(acc.mean() * 100, abs=1e-3)
-    assert "| spndl |" in (wd / "results/tables/table_custom.md").read_text()
-    assert (wd / "results/figures/fig4_confusion.png").stat().st_size > 0
+    assert "| spndl |" in (wd / f"results/{CFG}/tables/table_custom.md").read_text()
+    assert (wd / f"results/{CFG}/figures/fig4_confusion.png").stat().st_size > 0
     assert (wd / "data/raw/custom" / CSV_NAME).is_file()  # acquired: the project's copy, not the user's folder

@@ -17,8 +17,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 sys.path.insert(0, str(REPO / "workflow/scripts"))
 
@@ -210,13 +212,16 @@ def _drawn_pixels(png: Path) -> int:
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed (.ci/run installs it)")
 def test_dvc_plots_show_draws_its_curves_with_the_network_off(tmp_path):
     repo = tmp_path / "repo"
-    (repo / "results/metrics").mkdir(parents=True)
+    metrics = repo / f"results/{PARAMS['preset']}-{PARAMS['data']['source']}/metrics"  # dvc.yaml's configuration
+    metrics.mkdir(parents=True)
     (repo / ".dvc").mkdir()
     shutil.copy(REPO / "dvc.yaml", repo)
     (repo / "workflow/report").mkdir(parents=True)
     shutil.copy(dvc_plots_template.TEMPLATE, repo / "workflow/report")
-    for csv in (REPO / "results/synthetic_full/metrics").glob("curve_*.csv"):
-        shutil.copy(csv, repo / "results/metrics")
+    shutil.copy(REPO / "workflow/report/per_fold_template.json", repo / "workflow/report")
+    shutil.copy(REPO / "params.yaml", repo)
+    for csv in (REPO / "results/synthetic_full/metrics").glob("curve*.csv"):
+        shutil.copy(csv, metrics)
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     dvc = str(Path(sys.executable).with_name("dvc"))
     pixels = {}

@@ -17,6 +17,7 @@ from PIL import Image
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 TINY = str(REPO / "workflow/tests/params-tiny.yaml")
+CFG = "tiny-synthetic"   # the tiny configuration's folders: runs/CFG, results/CFG (spndl.configuration)
 
 
 def snakemake(workdir, *args, configs=(), check=True):
@@ -40,7 +41,7 @@ def _checkpoint_epochs(wd, cache):
     from spndl.checkpoint import load
 
     out = {}
-    for c in wd.glob("runs/*/*/*/*/checkpoint.pt"):
+    for c in wd.glob(f"runs/{CFG}/*/*/*/*/checkpoint.pt"):
         if (c.parent / "metrics.json").exists():
             continue
         try:
@@ -68,7 +69,7 @@ def _interrupt_during_training(wd):
     settled = 5.0  # seconds: by then Snakemake has recorded the job as finished
     while time.monotonic() < deadline and proc.poll() is None:
         now = time.monotonic()
-        for p in wd.glob("runs/*/*/*/*/metrics.json"):
+        for p in wd.glob(f"runs/{CFG}/*/*/*/*/metrics.json"):
             seen.setdefault(p, now)
         if any(now - t > settled for t in seen.values()):
             # A checkpoint of the last epoch is a run about to write its outputs, not one to resume.
@@ -113,10 +114,10 @@ def workdir(pipeline):
 
 
 def test_tables_have_numbers_equal_to_the_fold_means(workdir):
-    per_fold = pd.read_csv(workdir / "results/tables/per_fold.csv")
+    per_fold = pd.read_csv(workdir / f"results/{CFG}/tables/per_fold.csv")
     means = per_fold.groupby(["dataset", "variant"])["accuracy"].mean() * 100
     for n, ds in ((1, "ckplus"), (2, "oulu"), (3, "rafdb")):
-        t = pd.read_csv(workdir / f"results/tables/table{n}.csv")
+        t = pd.read_csv(workdir / f"results/{CFG}/tables/table{n}.csv")
         assert t["paper"].notna().all()
         rep = t[t["source"] == "reproduced"]
         assert len(rep) >= 2 and rep[["reproduced_mean", "reproduced_std", "difference"]].notna().all().all()
@@ -124,46 +125,47 @@ def test_tables_have_numbers_equal_to_the_fold_means(workdir):
                    "SPNDL (w/o neutral image)": "spndl_wo_neutral"}
         for r in rep.itertuples():
             assert abs(r.reproduced_mean - means[(ds, variant[r.method])]) < 1e-9
-        assert "SYNTHETIC" in (workdir / f"results/tables/table{n}.md").read_text()
-    t4 = pd.read_csv(workdir / "results/tables/table4.csv")
+        assert "SYNTHETIC" in (workdir / f"results/{CFG}/tables/table{n}.md").read_text()
+    t4 = pd.read_csv(workdir / f"results/{CFG}/tables/table4.csv")
     vs = [c for c in t4.columns if "_vs_baseline" in c]
     assert t4.drop(columns=["NDFs", "SPL", "variant", *vs]).notna().all().all()
     # Each row's paired difference to the baseline is there; from two folds, no interval or p.
     assert t4.loc[t4["variant"] != "baseline", ["ckplus_vs_baseline", "oulu_vs_baseline"]].notna().all().all()
     assert t4[[c for c in vs if c.endswith("_p")]].isna().all().all()
-    headline = json.loads((workdir / "results/metrics/headline.json").read_text())
+    headline = json.loads((workdir / f"results/{CFG}/metrics/headline.json").read_text())
     assert abs(headline["oulu"]["spndl"]["accuracy_mean"] - means[("oulu", "spndl")]) < 1e-3
     # One fold and two seeds: every claim is listed, and none gets a verdict from so few runs.
-    claims = pd.read_csv(workdir / "results/tables/claims.csv")
+    claims = pd.read_csv(workdir / f"results/{CFG}/tables/claims.csv")
     assert len(claims) == 16 and (claims["verdict"] == "too few runs").all() and claims["p_value"].isna().all()
 
 
 def test_figures_are_valid_pngs_and_the_report_is_built(workdir):
-    figs = sorted((workdir / "results/figures").glob("*.png"))
-    assert [f.name for f in figs] == ["fig4_confusion.png", "fig5_paces.png", "fig6_losses.png",
-                                      "fig7_tsne.png", "fig8_excluded.png"]
+    figs = sorted((workdir / f"results/{CFG}/figures").glob("*.png"))
+    assert [f.name for f in figs] == ["curves_per_fold.png", "fig4_confusion.png", "fig5_paces.png",
+                                      "fig6_losses.png", "fig7_tsne.png", "fig8_excluded.png"]
     for f in figs:
         with Image.open(f) as im:
             im.verify()
             assert im.format == "PNG" and im.size[0] > 300
     # Fig. 7's exported NDFs are its own declared output, not files in the training job's folder.
-    assert sorted(p.name for p in (workdir / "results/figures/fig7_tsne_features").glob("*.npz")) == \
+    assert sorted(p.name for p in (workdir / f"results/{CFG}/figures/fig7_tsne_features").glob("*.npz")) == \
         ["pace1.npz", "pace2.npz"]
     assert not list((workdir / "runs").rglob("*_features.npz"))
-    snakemake(workdir, "--report", "results/report.html")
-    html = (workdir / "results/report.html").read_text()
+    snakemake(workdir, "--report", f"results/{CFG}/report.html")
+    html = (workdir / f"results/{CFG}/report.html").read_text()
     assert "fig7_tsne.png" in html and "table1.csv" in html
     # Every run's model card is linked from the report.
-    cards = sorted(workdir.glob("runs/*/*/*/*/MODEL_CARD.md"))
+    cards = sorted(workdir.glob(f"runs/{CFG}/*/*/*/*/MODEL_CARD.md"))
     assert len(cards) == 26 and html.count("MODEL_CARD.md") >= 26
 
 
 def test_job_times_cover_every_job_of_the_dag(workdir):
-    jobs = pd.read_csv(workdir / "results/tables/job_times.csv")
+    jobs = pd.read_csv(workdir / f"results/{CFG}/tables/job_times.csv")
     counts = jobs["rule"].value_counts().to_dict()
     assert counts == {"train": 26, "check_data": 3, "prepare": 3, "synth": 1, "tables": 1, "fig4": 1, "fig5": 1,
-                      "fig6": 1, "fig7": 1, "fig8": 1}
-    assert (jobs["seconds"] > 0).all() and "| train | 26 |" in (workdir / "results/tables/job_times.md").read_text()
+                      "fig6": 1, "fig7": 1, "fig8": 1, "curves": 1}
+    assert (jobs["seconds"] > 0).all()
+    assert "| train | 26 |" in (workdir / f"results/{CFG}/tables/job_times.md").read_text()
 
 
 def test_a_second_run_has_nothing_to_do(workdir):
@@ -181,23 +183,87 @@ def test_adding_a_seed_trains_only_the_new_seeds_runs(workdir, tmp_path):
     assert seeds == ["2"] * 13, plan[-3000:]
 
 
-def test_changing_a_training_parameter_reruns_only_what_it_affects(workdir, tmp_path):
-    override = tmp_path / "raf.yaml"
-    override.write_text("presets:\n  tiny:\n    config_rafdb:\n      train: {epochs: 5}\n")
-    counts = job_counts(snakemake(workdir, "-n", configs=[override]))
-    assert counts["train"] == 6  # the RAF-DB runs (three variants, two seeds), no CK+ or Oulu run
-    assert "synth" not in counts and "prepare" not in counts and "fig5" not in counts and "fig7" not in counts
-    assert counts["tables"] == 1 and counts["fig6"] == 1 and counts["fig8"] == 1
-    # And for real, for RAF-DB's baseline runs (the cheapest two of the six): they start over
-    # with the new settings, and no other run is touched.
-    targets = [f"runs/rafdb/baseline/split/seed{s}/metrics.json" for s in (0, 1)]
-    others = {p: p.stat().st_mtime_ns for p in workdir.glob("runs/*/*/*/*/metrics.json")
-              if p.relative_to(workdir).as_posix() not in targets}
-    # The targets after --cores, which takes one value (--resources would take them as its own).
-    snakemake(workdir, "--resources", "gpu=1", "--cores", "2", *targets, configs=[override])
-    assert all(p.stat().st_mtime_ns == t for p, t in others.items())
-    for t in targets:
-        assert json.loads((workdir / t).read_text())["epochs"] == 5
+def _digests(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_other_configurations_keep_their_own_runs_and_tables(workdir, tmp_path):
+    """Another preset, then the same preset with one training setting changed: the first
+    configuration's runs and tables stay byte for byte, and each configuration has its own."""
+    first = {f: _digests(workdir / f) for f in (f"runs/{CFG}", f"results/{CFG}")}
+    # A changed setting under the same name: a one-line refusal before any job, nothing written.
+    changed = tmp_path / "lr.yaml"
+    changed.write_text("presets:\n  tiny:\n    config_rafdb:\n      train: {epochs: 3, lr: 0.0005}\n")
+    r = snakemake(workdir, "-n", configs=[changed], check=False)
+    assert f"runs/{CFG}: made with other settings (rafdb: run.train.lr: unset -> 0.0005)" in r, r[-2000:]
+    assert "--config name=NEW" in r
+    # Kept apart under a name of its own (RAF-DB alone, one seed: three runs), and another
+    # preset beside both; the data are shared, not prepared again.
+    small = tmp_path / "small.yaml"
+    small.write_text("datasets: [rafdb]\npresets:\n  tiny:\n    seeds: [0]\n  tiny_b:\n    image_size: 32\n"
+                     "    folds: [0]\n    seeds: [0]\n    config:\n      train: {epochs: 2, batch_size: 16}\n")
+    for extra, name in (([], "tiny_b-synthetic"), ([changed], "lr-half")):
+        override = ["--config", f"name={name}"] if name == "lr-half" else ["--config", "preset=tiny_b"]
+        out = snakemake(workdir, "--cores", "2", "--resources", "gpu=1", *override, configs=[small, *extra])
+        counts = job_counts(out)
+        assert counts["train"] == 3 and "prepare" not in counts and "synth" not in counts, counts
+        assert (workdir / f"results/{name}/tables/table3.md").is_file()
+        assert len(list(workdir.glob(f"runs/{name}/rafdb/*/split/seed0/metrics.json"))) == 3
+    assert json.loads((workdir / "runs/tiny_b-synthetic/rafdb/baseline/split/seed0/metrics.json").read_text())[
+        "epochs"] == 2
+    assert "lr: 0.0005" in (workdir / "runs/lr-half/rafdb/baseline/split/seed0/config.yaml").read_text()
+    assert {f: _digests(workdir / f) for f in first} == first
+    assert "Nothing to be done" in snakemake(workdir, "-n")
+
+
+def _boxes(html: Path, tmp_path: Path) -> dict:
+    """The report's front page laid out by headless Chromium at 1400 px: the rule graph's box,
+    each front-page table's box and header, the page's text (a script added to a copy of it
+    writes them into the page, and --dump-dom reads them back)."""
+    probe = tmp_path / "probe.html"
+    script = """<script>(function poll() {
+      var g = document.getElementById('rulegraph'), d = document.getElementById('workflow-desc');
+      var drawn = g && (g.querySelector('canvas, svg') || g);
+      var tables = d ? d.querySelectorAll('table') : [];
+      if (!drawn || !tables.length || drawn.getBoundingClientRect().width === 0) { return setTimeout(poll, 100); }
+      var box = function (e) { var b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+      var out = {graph: box(drawn), tables: [].map.call(tables, function (t) {
+        return {box: box(t), header: t.querySelector('tr').innerText}; }), text: d.innerText};
+      var pre = document.createElement('pre'); pre.id = 'spndl-boxes'; pre.textContent = JSON.stringify(out);
+      document.body.appendChild(pre); })();</script>"""
+    probe.write_text(html.read_text().replace("</body>", script + "</body>"))
+    cmd = ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,900",
+           "--virtual-time-budget=20000", "--dump-dom", probe.as_uri()]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True).stdout
+    found = re.search(r'<pre id="spndl-boxes">(.*?)</pre>', dom, re.S)
+    assert found, "the report's front page never showed its tables and rule graph"
+    import html as html_lib
+
+    return json.loads(html_lib.unescape(found.group(1)))
+
+
+@pytest.mark.skipif(subprocess.run(["which", "chromium"], capture_output=True).returncode != 0,
+                    reason="Chromium is not installed (.ci/run installs it)")
+def test_the_report_opens_with_this_runs_claims_and_nothing_overlaps(workdir, tmp_path):
+    report = workdir / f"results/{CFG}/report.html"
+    if not report.is_file():
+        snakemake(workdir, "--report", f"results/{CFG}/report.html")
+    page = _boxes(report, tmp_path)
+    text = page["text"]
+    ours, snapshot = text.index(f"configuration {CFG}"), text.index("The published snapshot's claims")
+    assert ours < text.index("Tables 1-4 against the paper") < snapshot
+    headers = [t["header"] for t in page["tables"]]
+    assert f"{CFG} [95%] (runs)" in headers[0] and "Snapshot [95%] (runs)" in headers[-1], headers
+
+    def overlap(a, b):
+        return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+    boxes = [t["box"] for t in page["tables"]]
+    assert not any(overlap(page["graph"], b) for b in boxes), (page["graph"], boxes)
+    assert not any(overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), boxes
 
 
 def test_the_evidence_is_a_target_of_the_same_dag(workdir):
@@ -205,20 +271,20 @@ def test_the_evidence_is_a_target_of_the_same_dag(workdir):
     counts = job_counts(snakemake(workdir, "-n", "evidence"))
     assert counts == {"train": 4, "evidence": 1, "total": 5}, counts  # ckplus and oulu, fold 0, seeds 0 and 1
     snakemake(workdir, "--cores", "2", "evidence", "--resources", "gpu=1")
-    folds = pd.read_csv(workdir / "results/evidence/evidence_folds.csv")
-    per_fold = pd.read_csv(workdir / "results/tables/per_fold.csv")
+    folds = pd.read_csv(workdir / f"results/{CFG}/evidence/evidence_folds.csv")
+    per_fold = pd.read_csv(workdir / f"results/{CFG}/tables/per_fold.csv")
     for arm in ("baseline", "ndf"):
         ours = folds[folds["arm"] == arm].merge(per_fold[per_fold["variant"] == arm], on=["dataset", "fold", "seed"])
         assert len(ours) == 4 and (ours["accuracy_x"] == ours["accuracy_y"]).all()
-    for run in workdir.glob("runs/*/ndf_other_subject/*/*"):
+    for run in workdir.glob(f"runs/{CFG}/*/ndf_other_subject/*/*"):
         assert "reference: other_subject" in (run / "config.yaml").read_text()
-    tests = pd.read_csv(workdir / "results/evidence/evidence_tests.csv")
+    tests = pd.read_csv(workdir / f"results/{CFG}/evidence/evidence_tests.csv")
     assert sorted(tests["comparison"]) == ["ndf - baseline"] * 2 + ["ndf - ndf_other_subject"] * 2
     wide = folds.pivot_table(index=["dataset", "fold", "seed"], columns="arm", values="accuracy") * 100
     for r in tests.itertuples():
         a, b = r.comparison.split(" - ")
         assert r.difference == pytest.approx((wide[a] - wide[b]).loc[r.dataset].mean()) and r.runs == 2
-    assert (workdir / "results/evidence/evidence.md").read_text().startswith("Synthetic data")
+    assert (workdir / f"results/{CFG}/evidence/evidence.md").read_text().startswith("Synthetic data")
 
 
 def test_real_sources_are_acquired_and_checked_and_a_deviation_stops_before_preparation(synth_root, tmp_path):
@@ -234,21 +300,24 @@ def test_real_sources_are_acquired_and_checked_and_a_deviation_stops_before_prep
     cfg = tmp_path / "real.yaml"
     cfg.write_text(json.dumps(real))
     wd = tmp_path / "wd"
-    r = snakemake(wd, "--cores", "2", "data/prepared/ckplus", configs=[cfg], check=False)
+    from spndl import configuration
+
+    key = configuration.prepared_key(configuration.merged_params([REPO / "params.yaml", TINY, cfg]), "ckplus")
+    r = snakemake(wd, "--cores", "2", f"data/prepared/{key}/ckplus", configs=[cfg], check=False)
     # The tiny copy is far from the paper's 981 pairs: the report reaches the console and nothing is prepared.
     assert "samples" in r and "981" in r and "stopping" in r
-    assert not (wd / "data/prepared/ckplus").exists()
+    assert not (wd / f"data/prepared/{key}/ckplus").exists()
     assert sorted(p.name for p in (wd / "data/raw/archives/ckplus").glob("*.zip")) == sorted(z.name for z in zips)
     acquired = json.loads((wd / "data/raw/ckplus/spndl-acquired.json").read_text())
     assert acquired["sources"][0]["sha256_expected"] == sha256_file(zips[0])
     # Allowed in params: preparation goes on, and the acquisition record travels with the prepared data.
     real["data"]["allow_deviation"] = ["ckplus"]
     cfg.write_text(json.dumps(real))
-    snakemake(wd, "--cores", "2", "data/prepared/ckplus", configs=[cfg])
-    info = json.loads((wd / "data/prepared/ckplus/dataset.json").read_text())
+    snakemake(wd, "--cores", "2", f"data/prepared/{key}/ckplus", configs=[cfg])
+    info = json.loads((wd / f"data/prepared/{key}/ckplus/dataset.json").read_text())
     assert info["counts"]["samples"] == 81 and not info["synthetic"]
     assert info["acquired"]["sources"][0]["sha256"] == sha256_file(zips[0])
-    assert json.loads((wd / "data/checks/ckplus.json").read_text())["allowed"]
+    assert json.loads((wd / f"data/checks/{key}/ckplus.json").read_text())["allowed"]
 
 
 def _spndl(cwd, *args):

@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "workflow/tests/params-tiny.yaml"
 CLUSTER = REPO / "workflow/profiles/slurm/cluster.yaml"
+CFG = "tiny-synthetic"  # the configuration's folders: runs/CFG, results/CFG
 
 
 @pytest.fixture(scope="module")
@@ -84,16 +85,17 @@ def cluster_run(slurm, tmp_path_factory):
 
 def test_a_pipeline_runs_through_slurm_with_one_gpu_per_training_job(cluster_run):
     wd, _, log, found = cluster_run
-    runs = sorted(p.parent.relative_to(wd / "runs").as_posix() for p in wd.glob("runs/*/*/*/*/metrics.json"))
+    runs = sorted(p.parent.relative_to(wd / "runs" / CFG).as_posix()
+                  for p in wd.glob(f"runs/{CFG}/*/*/*/*/metrics.json"))
     assert runs == [f"rafdb/{v}/split/seed0" for v in ("baseline", "ndf_wo_neutral", "spndl_wo_neutral")]
     for name in ("table1", "table2", "table3", "table4"):
         for ext in ("md", "csv", "tex"):
-            assert (wd / f"results/tables/{name}.{ext}").stat().st_size > 0
-    assert len(pd.read_csv(wd / "results/tables/per_fold.csv")) == 3
-    assert (wd / "results/tables/claims.md").is_file()
+            assert (wd / f"results/{CFG}/tables/{name}.{ext}").stat().st_size > 0
+    assert len(pd.read_csv(wd / f"results/{CFG}/tables/per_fold.csv")) == 3
+    assert (wd / f"results/{CFG}/tables/claims.md").is_file()
     # RAF-DB's figures: Figs. 5 and 7 are Oulu-CASIA's.
-    figs = sorted(p.name for p in (wd / "results/figures").glob("*.png"))
-    assert figs == ["fig4_confusion.png", "fig6_losses.png", "fig8_excluded.png"]
+    figs = sorted(p.name for p in (wd / f"results/{CFG}/figures").glob("*.png"))
+    assert figs == ["curves_per_fold.png", "fig4_confusion.png", "fig6_losses.png", "fig8_excluded.png"]
     # Every training job went to Slurm asking for one GPU, the preset's time and memory (the
     # tiny preset has no `jobs`: the defaults); the tables and figures ran on the submit host.
     want = JOB_DEFAULTS["train"]

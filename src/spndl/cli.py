@@ -148,21 +148,37 @@ def cmd_tables(a):
 
 
 def cmd_publish(a):
-    import yaml
 
-    from spndl.config import merge
+    from spndl import configuration
     from spndl.report.snapshot import publish, snapshot_meta, write_summary_into
 
-    params: dict = {}
-    for f in a.params or ["params.yaml"]:  # merged in order, as snakemake --configfile merges them
-        params = merge(params, yaml.safe_load(Path(f).read_text()) or {})
+    # merged in order, as snakemake --configfile merges them
+    params = {**configuration.merged_params(a.params or ["params.yaml"]), "preset": a.preset}
     meta = snapshot_meta(params, a.preset, a.command, a.wall_s, a.host, where=", ".join(a.params or ["params.yaml"]))
-    figures = sorted(Path("results/figures").glob("*.png"))
-    job_times = [Path("results/tables") / f for f in ("job_times.csv", "job_times.md")]
-    out = publish(".", a.out, meta, figures, [f for f in job_times if f.is_file()])
+    results = Path("results") / configuration.name(params)  # the configuration's folder, as paths.smk names it
+    figures = sorted((results / "figures").glob("*.png"))
+    job_times = [results / "tables" / f for f in ("job_times.csv", "job_times.md")]
+    out = publish(".", a.out, meta, params, figures, [f for f in job_times if f.is_file()])
     for f in a.summary_into or []:
         write_summary_into(out, Path(f))
     print(f"wrote the snapshot {out}: {len(figures)} figures; check it with spndl verify {out}")
+
+
+def cmd_compare(a):
+    from spndl.ownership import write_output_text
+    from spndl.report.compare import compare_markdown, load_results
+
+    text = compare_markdown(load_results(a.results), load_results(a.other) if a.other else None)
+    if a.out:
+        write_output_text(Path(a.out), text)
+    print(text, end="")
+
+
+def cmd_front_page(a):
+    from spndl.report.front_page import write_front_page
+
+    write_front_page(a.results, a.configuration, a.snapshot, a.out)
+    print(f"wrote {a.out}")
 
 
 def cmd_verify(a):
@@ -223,6 +239,12 @@ def cmd_figure(a):
         F.fig7_tsne(feats, run / "spl_selection.csv", tuple(a.classes), a.out, synthetic)
     elif a.figure == "8":
         F.fig8_excluded(Path(a.run[0]), Path(a.data), a.out)
+    elif a.figure == "curves":
+        from spndl.report.curves import draw_fold_curves, read_curves
+
+        if not a.curves:
+            raise ConfigError("figure curves: --curves (a curves_per_fold.csv of spndl tables) is required")
+        draw_fold_curves(read_curves(a.curves), a.out, a.title or "")
     print(f"wrote {a.out}")
 
 
@@ -398,8 +420,8 @@ def _job_times_parser(sub) -> None:
 
 
 def _figure_parser(sub) -> None:
-    s = sub.add_parser("figure", help="one of Figures 4-8 from run folders")
-    s.add_argument("figure", choices=["4", "5", "6", "7", "8"])
+    s = sub.add_parser("figure", help="one of Figures 4-8 from run folders, or the per-fold learning curves")
+    s.add_argument("figure", choices=["4", "5", "6", "7", "8", "curves"])
     s.add_argument("--out", required=True, help=".png file")
     s.add_argument("--run", action="append", default=[], help="run folder(s): Fig. 4 all, Figs. 7-8 one")
     s.add_argument("--data", help="prepared folder (Figs. 7-8)")
@@ -411,13 +433,34 @@ def _figure_parser(sub) -> None:
     s.add_argument("--features-dir", help="Fig. 7: where the exported NDFs go (default: beside --out, "
                                           "<name>_features/)")
     s.add_argument("--classes", nargs=2, default=["fear", "disgust"])
+    s.add_argument("--curves", help="curves: the curves_per_fold.csv of spndl tables")
+    s.add_argument("--title", help="curves: what the figure shows (e.g. the configuration's name)")
     s.set_defaults(func=cmd_figure)
+
+
+def _compare_parser(sub) -> None:
+    s = sub.add_parser("compare", help="a configuration's Tables 1-4 and claims beside the paper's and another "
+                       "configuration's or snapshot's, with intervals")
+    s.add_argument("results", help="a results folder: results/NAME (a configuration) or results/synthetic_full")
+    s.add_argument("--with", dest="other", help="another results folder to set beside it")
+    s.add_argument("--out", help="also write the comparison here (markdown)")
+    s.set_defaults(func=cmd_compare)
+
+
+def _front_page_parser(sub) -> None:
+    s = sub.add_parser("front-page", help="the HTML report's front page: this configuration's claims and "
+                       "Tables 1-4 first, then the published snapshot's claims")
+    s.add_argument("--results", required=True, help="the configuration's results folder (results/NAME)")
+    s.add_argument("--configuration", required=True, help="its runs/NAME/configuration.yaml")
+    s.add_argument("--snapshot", help="the published snapshot (results/synthetic_full)")
+    s.add_argument("--out", required=True, help=".rst file")
+    s.set_defaults(func=cmd_front_page)
 
 
 # One builder per command, in the order `spndl --help` lists them.
 COMMANDS = (_synth_parser, _acquire_parser, _check_data_parser, _prepare_parser, _train_parser, _predict_parser,
             _export_parser, _features_parser, _evidence_parser, _tables_parser, _publish_parser, _verify_parser,
-            _job_times_parser, _figure_parser)
+            _job_times_parser, _figure_parser, _compare_parser, _front_page_parser)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -3,7 +3,7 @@
 
 def synthetic(dataset):
     """Whether the dataset comes from the embedded default; a custom one always comes from data.real."""
-    return SOURCE == "synthetic" and REGISTRY[dataset].synthetic
+    return configuration.synthetic(config, dataset)
 
 
 def raw_root(dataset):
@@ -43,7 +43,7 @@ def check_args(wildcards):
 
 
 def images(dataset):
-    return config["data"]["images"].get(dataset) or next(iter(REGISTRY[dataset].images))
+    return configuration.images(config, dataset)
 
 
 def _flatten(d, prefix=""):

@@ -7,9 +7,9 @@ rule synth:
     output:
         directory(SYNTH),
     benchmark:
-        f"{BENCH}/synth.tsv",
+        SYNTH_BENCH,
     log:
-        "logs/synth.log",
+        f"logs/synth/{os.path.basename(SYNTH)}.log",
     params:
         size=SYNTH_SIZE,
         seed=config["data"]["synth_seed"],

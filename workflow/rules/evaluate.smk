@@ -4,20 +4,20 @@
 rule tables:
     input:
         runs=[f"{r}/metrics.json" for r in run_dirs()],
-        checks=[CHECK.format(dataset=d) for d in DATASETS],
-        prepared=[PREPARED.format(dataset=d) for d in DATASETS],
+        checks=[check_file(d) for d in DATASETS],
+        prepared=[prepared(d) for d in DATASETS],
     output:
         # The claims table heads the HTML report: what a reader wants first is which claims hold.
         [report(t, category="Claims", caption="../report/claims.rst") if t.endswith("claims.csv") else
          report(t, category="Tables", caption="../report/tables.rst") if t.endswith(".csv") else t
          for t in TABLES],
     benchmark:
-        f"{BENCH}/tables.tsv",
+        f"{BENCH}/tables/{NAME}.tsv",
     log:
-        "logs/tables.log",
+        f"logs/tables/{NAME}.log",
     params:
         runs=" ".join(f"--run {r}" for r in run_dirs()),
-        checks=" ".join(f"--check {CHECK.format(dataset=d)} --prepared {PREPARED.format(dataset=d)}" for d in DATASETS),
+        checks=" ".join(f"--check {check_file(d)} --prepared {prepared(d)}" for d in DATASETS),
         # The two folders the command writes into, read off the declared outputs.
         out=lambda wc, output: folder_of(output, "per_fold.csv"),
         metrics_out=lambda wc, output: folder_of(output, "headline.json"),
@@ -31,9 +31,9 @@ rule evidence:
     output:
         EVIDENCE,
     benchmark:
-        f"{BENCH}/evidence.tsv",
+        f"{BENCH}/evidence/{NAME}.tsv",
     log:
-        "logs/evidence.log",
+        f"logs/evidence/{NAME}.log",
     params:
         runs=lambda wc, input: " ".join(f"--run {m}" for m in input),
         out=lambda wc, output: folder_of(output, "evidence.md"),
@@ -48,7 +48,7 @@ rule job_times:
     output:
         JOB_TIMES,
     log:
-        "logs/job_times.log",
+        f"logs/job_times/{NAME}.log",
     params:
         out=lambda wc, output: folder_of(output, "job_times.csv"),
     shell:

@@ -27,7 +27,8 @@ def has(dataset, *variants):
 TABLES = [f"{TABLE_DIR}/table{n}.{ext}" for n in (1, 2, 3, 4) for ext in ("md", "csv", "tex")]
 TABLES += [f"{TABLE_DIR}/{t}.{ext}" for t in extra_tables(DATASETS) for ext in ("md", "csv")]
 TABLES += [f"{TABLE_DIR}/per_fold.csv", f"{TABLE_DIR}/claims.md", f"{TABLE_DIR}/claims.csv"]
-TABLES += [f"{METRICS_DIR}/{f}" for f in ("headline.json", "curve_train_loss.csv", "curve_test_accuracy.csv")]
+TABLES += [f"{METRICS_DIR}/{f}" for f in ("headline.json", "curve_train_loss.csv", "curve_test_accuracy.csv",
+                                          "curves_per_fold.csv")]
 # Fig. 4: the paper's method of each dataset (the registry's `ours`), where it is run.
 FIG4_DATASETS = [d for d in DATASETS if has(d, REGISTRY[d].ours)]
 FIGURES = [f"{FIG_DIR}/fig4_confusion.png"] if FIG4_DATASETS else []
@@ -39,16 +40,23 @@ if has("rafdb", "ndf_wo_neutral", "spndl_wo_neutral"):
     FIGURES += [f"{FIG_DIR}/fig6_losses.png", f"{FIG_DIR}/fig8_excluded.png"]
 
 
+# One line per fold and seed, per dataset and variant (rule curves).
+FIGURES += [f"{FIG_DIR}/curves_per_fold.png"]
+# The repository's published snapshot, which the report's front page sets beside this configuration.
+SNAPSHOT = os.path.join(workflow.basedir, "results", "synthetic_full")
+
+
 JOB_TIMES = [f"{TABLE_DIR}/job_times.csv", f"{TABLE_DIR}/job_times.md"]
 
 
 def benchmarks():
     """The benchmark file of every job that the tables and figures need (job_times)."""
-    out = [f"{BENCH}/synth.tsv"] if any(synthetic(d) for d in DATASETS) else []
+    out = [SYNTH_BENCH] if any(synthetic(d) for d in DATASETS) else []
     out += [f"{BENCH}/acquire/{d}.tsv" for d in DATASETS if not synthetic(d)]
-    out += [f"{BENCH}/{rule}/{d}.tsv" for rule in ("check_data", "prepare") for d in DATASETS]
+    out += [f"{BENCH}/{rule}/{prep_key(d)}/{d}.tsv" for rule in ("check_data", "prepare") for d in DATASETS]
     out += [f"{BENCH}/train/{r.removeprefix('runs/')}.tsv" for r in run_dirs()]
-    out += [f"{BENCH}/tables.tsv"] + [f"{BENCH}/{os.path.basename(f).split('_')[0]}.tsv" for f in FIGURES]
+    out += [f"{BENCH}/tables/{NAME}.tsv"]
+    out += [f"{BENCH}/{os.path.basename(f).split('_')[0]}/{NAME}.tsv" for f in FIGURES if f.endswith(".png")]
     return out
 
 

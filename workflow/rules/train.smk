@@ -5,16 +5,16 @@
 
 rule train:
     input:
-        PREPARED,
+        data=prepared_input,
     output:
         METRICS,
         # What the model is, what it scored and how to use it (spndl predict, spndl export).
         report(f"{RUN}/MODEL_CARD.md", category="Model cards",
                labels={"dataset": "{dataset}", "variant": "{variant}", "fold": "{fold}", "seed": "{seed}"}),
     benchmark:
-        f"{BENCH}/train/{{dataset}}/{{variant}}/{{fold}}/seed{{seed}}.tsv",
+        f"{BENCH}/train/{NAME}/{{dataset}}/{{variant}}/{{fold}}/seed{{seed}}.tsv",
     log:
-        "logs/train/{dataset}/{variant}/{fold}/seed{seed}.log",
+        f"logs/train/{NAME}/{{dataset}}/{{variant}}/{{fold}}/seed{{seed}}.log",
     params:
         run=lambda wc, output: os.path.dirname(output[0]),
         fold=lambda wc: "" if wc.fold == "split" else f"--fold {wc.fold.removeprefix('fold')}",
@@ -31,6 +31,6 @@ rule train:
         mem_mb=lambda wc, attempt: job_resources(config, "train", attempt)["mem_mb"],
         cpus_per_task=job_resources(config, "train")["cpus_per_task"],
     shell:
-        "OMP_NUM_THREADS={threads} spndl train --data {input} --variant {params.variant} {params.fold} --out {params.run} "
+        "OMP_NUM_THREADS={threads} spndl train --data {input.data} --variant {params.variant} {params.fold} --out {params.run} "
         "{params.sets} --set train.cpu_threads={threads} --restart-on-change --lock-dir {params.lock_dir} --jobs-per-device {params.per_device} "
         "> {log} 2>&1"

@@ -30,6 +30,7 @@ import pandas as pd
 import yaml
 
 from spndl.data.records import DataError
+from spndl.data.registry import DATASETS
 from spndl.ownership import atomic_dir
 
 RECORDS = ("config.yaml", "metrics.json", "history.csv", "predictions.csv", "spl_selection.csv")
@@ -121,19 +122,23 @@ def snapshot_meta(params: dict, preset_name: str, command: str, wall_s: float, h
             "command": command, "wall_s": wall_s, "host": host_name or host(), "published_by_commit": commit}
 
 
-def publish(project: str | Path, out: str | Path, meta: dict, figures: list[str | Path] = (),
+def publish(project: str | Path, out: str | Path, meta: dict, params: dict, figures: list[str | Path] = (),
             job_times: list[str | Path] = ()) -> Path:
-    """Write the snapshot of ``project``'s finished pipeline to ``out``: the runs of its
-    per_fold.csv, the data records of ``meta['datasets']``, ``figures`` and ``job_times``
+    """Write the snapshot of ``project``'s finished pipeline to ``out``: the runs of the
+    per_fold.csv of the configuration that ``params`` name (spndl.configuration: runs/NAME,
+    results/NAME), the data records of ``meta['datasets']``, ``figures`` and ``job_times``
     as they are, and the tables rebuilt from the copied records. ``meta`` (snapshot.json)
     holds the preset, the synthetic data's size and seed, the preparation settings, the
     command and its wall time."""
+    from spndl import configuration
+
     project, out = Path(project), Path(out)
-    per_fold = pd.read_csv(project / "results" / TABLES / "per_fold.csv")
+    name = configuration.name(params)
+    per_fold = pd.read_csv(project / "results" / name / TABLES / "per_fold.csv")
     runs = [run_folder(r) for _, r in per_fold.iterrows()]
     with atomic_dir(out, _is_snapshot, "a published snapshot (spndl publish)") as tmp:
         for r in runs:
-            src, dst = project / "runs" / r, tmp / "runs" / r
+            src, dst = project / "runs" / name / r, tmp / "runs" / r
             dst.mkdir(parents=True)
             for name in RECORDS:
                 if (src / name).is_file():
@@ -142,9 +147,10 @@ def publish(project: str | Path, out: str | Path, meta: dict, figures: list[str 
                     raise DataError(f"{src / name}: missing; the run is not finished")
         for d in meta["datasets"]:
             (tmp / "data" / d).mkdir(parents=True)
-            shutil.copy2(project / "data" / "checks" / f"{d}.json", tmp / "data" / d / "check.json")
-            shutil.copy2(project / "data" / "prepared" / d / "dataset.json", tmp / "data" / d / "dataset.json")
-        truth = project / "data" / "raw" / "synthetic" / "synth_truth.csv"
+            key = configuration.prepared_key(params, d)
+            shutil.copy2(project / "data" / "checks" / key / f"{d}.json", tmp / "data" / d / "check.json")
+            shutil.copy2(project / "data" / "prepared" / key / d / "dataset.json", tmp / "data" / d / "dataset.json")
+        truth = project / "data" / "raw" / configuration.synth_key(params) / "synth_truth.csv"
         if truth.is_file():  # the generator's record of each sample's true label and flaws
             shutil.copy2(truth, tmp / "data" / "synth_truth.csv")
         for group, files in (("figures", figures), (TABLES, job_times)):
@@ -336,7 +342,8 @@ def compare_runs(committed: Path, new: Path, record: dict) -> list[str]:
     return problems
 
 
-DATASET_TITLES = {"ckplus": "CK+", "oulu": "Oulu-CASIA", "rafdb": "RAF-DB"}
+def _title(dataset: str) -> str:
+    return DATASETS[dataset].title if dataset in DATASETS else dataset
 
 
 def _signed(x) -> str:
@@ -351,7 +358,7 @@ def claims_summary(claims: pd.DataFrame) -> list[list[str]]:
         interval = "" if pd.isna(r.ci_low) else f" [{_signed(r.ci_low)}, {_signed(r.ci_high)}]"
         probs = "" if pd.isna(r.p_better) else f"{r.p_better:.2f} / {r.p_equivalent:.2f} / {r.p_worse:.2f}"
         p = "" if pd.isna(r.p_value) else (f"{r.p_value:.2g} ({r.p_holm:.2g})")
-        rows.append([f"{r.claim} ({r.better} > {r.worse})", DATASET_TITLES.get(r.dataset, r.dataset),
+        rows.append([f"{r.claim} ({r.better} > {r.worse})", _title(r.dataset),
                      _signed(r.paper_difference) or "none", f"{_signed(r.reproduced_difference)}{interval}",
                      p, probs, r.verdict, r.bayes_verdict if isinstance(r.bayes_verdict, str) else ""])
     return rows

@@ -284,11 +284,31 @@ def write_curves(per_fold: pd.DataFrame, out: Path) -> None:
             wide.to_csv(tmp, index=False)
 
 
+FOLD_CURVES = "curves_per_fold.csv"
+
+
+def fold_curves(per_fold: pd.DataFrame) -> pd.DataFrame:
+    """Every run's history in one long table: series (dataset/variant), run (fold and seed),
+    epoch, pace, whether a new pace starts there, train loss and test accuracy (the per-fold
+    learning curves of the report and `dvc plots`)."""
+    rows = []
+    for r in per_fold.itertuples():
+        h = pd.read_csv(Path(r.run) / "history.csv")
+        fold = "split" if pd.isna(r.fold) else f"fold{int(r.fold)}"
+        # The first epoch starts the run, not a change of pace.
+        starts = h["pace"].ne(h["pace"].shift()) & (h.index > 0)
+        rows.append(pd.DataFrame({"series": f"{r.dataset}/{r.variant}", "run": f"{fold}/seed{int(r.seed)}",
+                                  "synthetic": bool(r.synthetic),
+                                  "epoch": h["epoch"], "pace": h["pace"], "pace_start": starts.astype(int),
+                                  "train_loss": h["train_loss"], "test_accuracy": h["test_accuracy"]}))
+    return pd.concat(rows, ignore_index=True)
+
+
 def write_tables(run_dirs: list[str | Path], out: str | Path, metrics_out: str | Path | None = None,
                  checks: list[str | Path] = (), prepared: list[str | Path] = ()) -> dict[str, pd.DataFrame]:
     """Write per_fold.csv, table{1,2,3,4}.{md,csv,tex} and, for a dataset the paper does not
-    report, table_<name>.{md,csv} under ``out``, and headline.json
-    and curve_*.csv under ``metrics_out`` (default: ``out``). ``checks`` are the datasets'
+    report, table_<name>.{md,csv} under ``out``, and headline.json, curve_*.csv (means over runs)
+    and curves_per_fold.csv under ``metrics_out`` (default: ``out``). ``checks`` are the datasets'
     check-data reports and ``prepared`` the prepared folders: where a real dataset's counts
     differ from the paper's, the tables say so."""
     out = Path(out)
@@ -300,6 +320,8 @@ def write_tables(run_dirs: list[str | Path], out: str | Path, metrics_out: str |
     summary = summarise(per_fold)
     write_headline(summary, metrics_out / "headline.json")
     write_curves(per_fold, metrics_out)
+    with output_file(metrics_out / FOLD_CURVES) as tmp:
+        fold_curves(per_fold).to_csv(tmp, index=False)
     tables = {}
     for name, spec in TABLES.items():
         df = paper_table(name, summary)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -41,6 +40,7 @@ HISTORY_COLUMNS = ["epoch", "pace", "fraction", "selected", "train_loss", "train
                    "test_loss", "test_accuracy", "seconds"]
 SELECTION_COLUMNS = ["pace", "sample_id", "label", "loss", "selected"]
 NOT_DETERMINING = ("checkpoint_every_s",)   # train settings a resume may change
+SUPERSEDED = "superseded"   # a run folder's earlier runs, made with other settings: superseded/1, 2, ...
 
 
 class RunError(RuntimeError):
@@ -62,6 +62,13 @@ def _determining(settings: dict) -> dict:
     return {**settings, "config": {**settings["config"], "train": train}}
 
 
+def settings_differences(old: dict, new: dict) -> list[str]:
+    """'key: old -> new' for each determining setting that differs (spndl.configuration's form)."""
+    from spndl.configuration import differences
+
+    return [c.removeprefix("run: ") for c in differences({"run": _determining(old)}, {"run": _determining(new)})]
+
+
 def check_run_folder(out: Path) -> None:
     """A run writes only into an absent or empty folder or its own earlier run folder: one
     with the config.yaml a run writes before its first checkpoint. Files that merely share
@@ -70,7 +77,7 @@ def check_run_folder(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise RunError(f"{out}: exists and is not a folder; refusing to write a run there")
     names = [p.name for p in out.iterdir()] if out.is_dir() else []
-    if all(is_temporary(n) or n == LOCK for n in names) or _is_run_config(out):
+    if all(is_temporary(n) or n in (LOCK, SUPERSEDED) for n in names) or _is_run_config(out):
         return
     raise RunError(f"{out}: folder is not empty and holds no run of spndl train (no config.yaml of one); "
                    "refusing to write into it (choose another --out)")
@@ -126,7 +133,8 @@ class RunFolder:
 
         A checkpoint made with other settings is an error, or, with ``restart_on_change``
         (the pipeline, whose parameter changes mean a new run), the folder's previous
-        outputs are removed and training starts over."""
+        files are moved into ``superseded/K/`` with their config.yaml, never removed, and
+        training starts over."""
         check_run_folder(self.out)
         remove_stale_temporaries(self.out, self.log)
         remove_stale_temporaries(self.out / "paces", self.log)
@@ -135,15 +143,25 @@ class RunFolder:
             if not restart_on_change:
                 raise RunError(f"{self.checkpoint}: checkpoint was made with other settings; "
                                f"use another --out or delete the folder to start over")
-            self.log(f"{self.checkpoint}: made with other settings; starting over")
-            for name in RUN_FILES:
-                (self.out / name).unlink(missing_ok=True)
-            shutil.rmtree(self.out / "paces", ignore_errors=True)
+            aside = self.move_aside()
+            changed = settings_differences(ck["settings"], self.settings)
+            self.log(f"{self.checkpoint}: made with other settings ({'; '.join(changed[:3])}"
+                     f"{'; ...' if len(changed) > 3 else ''}); its files are kept in {aside}; starting over")
             ck = None
         if ck is None:
             self.out.mkdir(parents=True, exist_ok=True)
             return RunState(np.ones(n_train, bool)), None
         return RunState(ck["selected"].numpy(), ck["history"], ck["selection"], ck["epoch"]), ck
+
+    def move_aside(self) -> Path:
+        """The run's files (and its pace models) into a new ``superseded/K`` of the folder."""
+        root = self.out / SUPERSEDED
+        aside = next(p for k in range(1, 10**6) if not (p := root / str(k)).exists())
+        aside.mkdir(parents=True)
+        for name in (*RUN_FILES, "paces"):
+            if (self.out / name).exists():
+                os.replace(self.out / name, aside / name)
+        return aside
 
     @staticmethod
     def restore(ck: dict, model: torch.nn.Module, opt: torch.optim.Optimizer, g_order: torch.Generator,
