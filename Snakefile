@@ -30,22 +30,23 @@ include: "workflow/rules/report.smk"
 report: os.path.abspath(FRONT_PAGE) if os.path.isfile(FRONT_PAGE) else "workflow/report/workflow.rst"
 
 
-# Run by Snakemake itself, not submitted (workflow/profiles/slurm): seconds of work each,
-# or, for acquisition, the internet that compute nodes may lack.
+# Run by Snakemake itself, not submitted (workflow/profiles/slurm): seconds of work each.
 localrules:
     all,
-    acquire,
-    check_data,
     tables,
     evidence,
     fig4,
     fig5,
     fig6,
-    fig7,
-    fig8,
     curves,
     front_page,
     job_times,
+
+
+# Work that grows with the data (acquisition, the data check, Figs. 7-8) runs on the submit host
+# only where params compute.on_submit_host lists it; by default acquisition alone, for the
+# internet that compute nodes may lack.
+workflow.localrules(*config["compute"].get("on_submit_host", ["acquire"]))
 
 
 rule all:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -46,7 +47,7 @@ from spndl.batching import Batches, make_part, resize_images
 from spndl.config import config_from_dict
 from spndl.data.prepare import prepare
 from spndl.data.prepared import load_prepared, split_indices
-from spndl.data.spec import EXPECTED
+from spndl.data.registry import DATASETS
 from spndl.model import SPNDLNet
 from spndl.params import run_config
 from spndl.seeding import generator
@@ -63,21 +64,48 @@ PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 def paper_runs(params_path: Path = PARAMS) -> dict:
-    """Per dataset, the runs of Tables 1-4 as the pipeline makes them with `preset: paper`
-    (folds, epochs and variants from params.yaml), at the paper's sample counts (spec.EXPECTED)."""
+    """Per dataset of Tables 1-4, its runs as the pipeline makes them with `preset: paper`
+    (datasets, folds, seeds, epochs and variants from params.yaml), at the paper's sample counts
+    (the registry's). A dataset the paper does not report (custom) has no counts and no row."""
     params = {**yaml.safe_load(Path(params_path).read_text()), "preset": "paper"}
     preset = params["presets"]["paper"]
     out = {}
-    for ds, variants in params["variants"].items():
-        e = EXPECTED[ds]
+    for ds in params["datasets"]:
+        e = DATASETS[ds].expected
+        if not e:
+            continue
+        variants = params["variants"][ds]
         epochs = run_config(params, ds).train.epochs  # the pipeline's own reading of the preset
-        if ds == "rafdb":
-            out[ds] = dict(train=e["train"], test=e["test"], runs=1, epochs=epochs, variants=variants)
+        batch = run_config(params, ds).train.batch_size
+        if DATASETS[ds].protocol == "split":
+            seeds = preset.get("split_seeds", preset["seeds"])
+            row = dict(train=e["train"], test=e["test"], runs=1, seeds=len(seeds), epochs=epochs, variants=variants)
         else:
             n_test = e["samples"] / params["prepare"]["n_folds"]
-            out[ds] = dict(train=e["samples"] - n_test, test=n_test, runs=len(preset["folds"]),
-                           epochs=epochs, variants=variants)
+            row = dict(train=e["samples"] - n_test, test=n_test, runs=len(preset["folds"]), seeds=len(preset["seeds"]),
+                       epochs=epochs, variants=variants)
+        row["batch"] = batch
+        row["steps_per_epoch"] = math.ceil(row["train"] / batch)
+        row["jobs"] = row["runs"] * row["seeds"] * len(variants)
+        out[ds] = row
     return out
+
+
+def print_paper_runs(runs: dict, image_size: int) -> None:
+    """The paper's runs and counts, and what the estimate of section 3 is made of (CPU-only mode)."""
+    print(f"The paper preset's runs of Tables 1-4 (params.yaml, preset paper: {image_size} px):")
+    print(f"   {'dataset':8s} {'train':>7s} {'test':>6s} {'folds':>5s} {'seeds':>5s} {'epochs':>6s} {'batch':>5s} "
+          f"{'steps/epoch':>11s} {'jobs':>4s}  variants")
+    for ds, p in runs.items():
+        print(f"   {ds:8s} {p['train']:7.0f} {p['test']:6.0f} {p['runs']:5d} {p['seeds']:5d} {p['epochs']:6d} "
+              f"{p['batch']:5d} {p['steps_per_epoch']:11d} {p['jobs']:4d}  {', '.join(p['variants'])}")
+    jobs = sum(p["jobs"] for p in runs.values())
+    pairs = sum(p["jobs"] * p["epochs"] * p["train"] for p in runs.values())
+    print(f"   all: {jobs} training jobs, {pairs / 1e6:.1f} M training pairs at most over all epochs "
+          "(SPL paces train on fewer)")
+    print("The estimate (section 3 on a GPU): hours = sum over datasets and variants of jobs x epochs x "
+          "(train / training pairs per s + test / evaluation pairs per s); the rates are measured per variant "
+          "on the GPU (section 1), nothing here is measured.")
 
 
 def rates(data, rows, test_rows, variant: str, cfg, epochs: int, device) -> dict:
@@ -117,7 +145,7 @@ def paper_hours(measured: dict, runs: dict) -> dict:
             r = measured[v]
             # SPL scores the training part once per pace: 6 extra evaluation passes, negligible.
             per_epoch = p["train"] / r["train_pairs_per_s"] + p["test"] / r["eval_pairs_per_s"]
-            total += p["runs"] * p["epochs"] * per_epoch
+            total += p["runs"] * p["seeds"] * p["epochs"] * per_epoch
         out[ds] = total / 3600
     return out
 
@@ -219,9 +247,15 @@ def main():
     ap.add_argument("--repeat", type=int, default=8,
                     help="the timed epochs go over the training pairs this many times, so that an epoch has "
                          "as many batches as the paper's CK+ folds and more")
+    ap.add_argument("--cpu-only", action="store_true",
+                    help="print the paper's runs and counts and the estimate's inputs from params.yaml and the "
+                         "registry, and stop (no GPU needed)")
     a = ap.parse_args()
+    if a.cpu_only:
+        print_paper_runs(paper_runs(), yaml.safe_load(PARAMS.read_text())["presets"]["paper"]["image_size"])
+        return
     if not torch.cuda.is_available():
-        sys.exit("cuda_check: CUDA is not available on this machine")
+        sys.exit("cuda_check: CUDA is not available on this machine (--cpu-only prints the paper's runs)")
     work = Path(a.work)
     dev = pick_device("cuda")
     p = torch.cuda.get_device_properties(dev)
@@ -265,7 +299,8 @@ def main():
     hours = paper_hours(measured, runs)
     for ds, h in hours.items():
         p = runs[ds]
-        print(f"   {ds:7s} {len(p['variants'])} variants x {p['runs']} folds x {p['epochs']} epochs: {h:6.2f} h")
+        print(f"   {ds:7s} {len(p['variants'])} variants x {p['runs']} folds x {p['seeds']} seeds x "
+              f"{p['epochs']} epochs: {h:6.2f} h")
     print(f"   all: {sum(hours.values()):.2f} h (one job at a time)")
 
     if not a.pack:

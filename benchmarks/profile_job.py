@@ -8,7 +8,7 @@ SPL scoring, checkpoints. Usage:
 The job runs as the pipeline runs it (a fresh process with the preset's settings, one
 thread as the default's train rule gives it). The synthetic dataset (size 'small') is
 generated and prepared under --work if it is not there. The whole DAG's timings are in
-results/tables/job_times.md after a pipeline run (Snakemake's benchmark files).
+results/NAME/tables/job_times.md after a pipeline run (Snakemake's benchmark files).
 
 Each --set is applied on top of the preset, so that two settings compare in one sitting,
 e.g. the checkpoint cadence: --set train.checkpoint_every_s=0 (a checkpoint every epoch).

@@ -117,3 +117,55 @@ def test_zero_slots_is_an_error(tmp_path):
     with pytest.raises(ValueError):
         with lease_slot(0, tmp_path):
             pass
+
+
+@pytest.fixture
+def torch_flags():
+    """torch's global determinism flags, restored after the test."""
+    import torch
+
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
+             torch.backends.cudnn.deterministic)
+    yield torch
+    torch.use_deterministic_algorithms(saved[0])
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[1:]
+
+
+def test_cuda_deterministic_reaches_torchs_flags_and_the_record(torch_flags):
+    from spndl.runtime.devices import CUBLAS_WORKSPACE, set_determinism
+
+    torch = torch_flags
+    env: dict = {}
+    record = set_determinism("cuda", True, env)
+    assert torch.are_deterministic_algorithms_enabled()
+    assert not torch.backends.cudnn.benchmark and torch.backends.cudnn.deterministic
+    assert env["CUBLAS_WORKSPACE_CONFIG"] == CUBLAS_WORKSPACE == ":4096:8"
+    assert record == {"deterministic_algorithms": True, "cudnn_benchmark": False, "cudnn_deterministic": True,
+                      "cublas_workspace_config": ":4096:8"}
+    # A workspace setting the user chose is kept.
+    assert set_determinism("cuda", True, {"CUBLAS_WORKSPACE_CONFIG": ":16:8"})["cublas_workspace_config"] == ":16:8"
+    # Off (the default): cuDNN autotunes and nothing is forced.
+    env = {}
+    record = set_determinism("cuda", False, env)
+    assert not torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.benchmark
+    assert "CUBLAS_WORKSPACE_CONFIG" not in env and record["cudnn_benchmark"] is True
+    # The CPU is deterministic whatever the setting.
+    assert set_determinism("cpu", False, {}) == {"deterministic_algorithms": True}
+    assert torch.are_deterministic_algorithms_enabled()
+
+
+def test_a_run_records_its_determinism_setting(tmp_path):
+    import yaml
+
+    from spndl.config import config_from_dict
+    from spndl.data.prepare import prepare
+    from spndl.synth import generate
+    from spndl.training.train import train
+
+    generate(tmp_path / "raw", seed=0, size="tiny", datasets=("ckplus",))
+    prepare("ckplus", tmp_path / "raw/ckplus", tmp_path / "prep", size=32)
+    cfg = config_from_dict({"train": {"epochs": 1, "batch_size": 16, "cuda_deterministic": True}})
+    train(tmp_path / "prep", "baseline", 0, tmp_path / "run", cfg, log=lambda s: None)
+    record = yaml.safe_load((tmp_path / "run/config.yaml").read_text())
+    assert record["config"]["train"]["cuda_deterministic"] is True
+    assert record["cpu_numerics"]["determinism"] == {"deterministic_algorithms": True}

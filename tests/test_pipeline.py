@@ -204,7 +204,8 @@ def test_other_configurations_keep_their_own_runs_and_tables(workdir, tmp_path):
     # preset beside both; the data are shared, not prepared again.
     small = tmp_path / "small.yaml"
     small.write_text("datasets: [rafdb]\npresets:\n  tiny:\n    seeds: [0]\n  tiny_b:\n    image_size: 32\n"
-                     "    folds: [0]\n    seeds: [0]\n    config:\n      train: {epochs: 2, batch_size: 16}\n")
+                     "    folds: [0]\n    seeds: [0]\n    config:\n      train: {epochs: 3, batch_size: 8}\n"
+                     "      spl: {paces: 2, step: 0.5}\n")
     for extra, name in (([], "tiny_b-synthetic"), ([changed], "lr-half")):
         override = ["--config", f"name={name}"] if name == "lr-half" else ["--config", "preset=tiny_b"]
         out = snakemake(workdir, "--cores", "2", "--resources", "gpu=1", *override, configs=[small, *extra])
@@ -212,8 +213,7 @@ def test_other_configurations_keep_their_own_runs_and_tables(workdir, tmp_path):
         assert counts["train"] == 3 and "prepare" not in counts and "synth" not in counts, counts
         assert (workdir / f"results/{name}/tables/table3.md").is_file()
         assert len(list(workdir.glob(f"runs/{name}/rafdb/*/split/seed0/metrics.json"))) == 3
-    assert json.loads((workdir / "runs/tiny_b-synthetic/rafdb/baseline/split/seed0/metrics.json").read_text())[
-        "epochs"] == 2
+    assert "batch_size: 8" in (workdir / "runs/tiny_b-synthetic/rafdb/baseline/split/seed0/config.yaml").read_text()
     assert "lr: 0.0005" in (workdir / "runs/lr-half/rafdb/baseline/split/seed0/config.yaml").read_text()
     assert {f: _digests(workdir / f) for f in first} == first
     assert "Nothing to be done" in snakemake(workdir, "-n")
@@ -225,8 +225,7 @@ def _boxes(html: Path, tmp_path: Path) -> dict:
     writes them into the page, and --dump-dom reads them back)."""
     probe = tmp_path / "probe.html"
     script = """<script>(function poll() {
-      var g = document.getElementById('rulegraph'), d = document.getElementById('workflow-desc');
-      var drawn = g && (g.querySelector('canvas, svg') || g);
+      var d = document.querySelector('#app .document'), drawn = document.querySelector('#app .vega-embed');
       var tables = d ? d.querySelectorAll('table') : [];
       if (!drawn || !tables.length || drawn.getBoundingClientRect().width === 0) { return setTimeout(poll, 100); }
       var box = function (e) { var b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
@@ -234,7 +233,8 @@ def _boxes(html: Path, tmp_path: Path) -> dict:
         return {box: box(t), header: t.querySelector('tr').innerText}; }), text: d.innerText};
       var pre = document.createElement('pre'); pre.id = 'spndl-boxes'; pre.textContent = JSON.stringify(out);
       document.body.appendChild(pre); })();</script>"""
-    probe.write_text(html.read_text().replace("</body>", script + "</body>"))
+    head, _, tail = html.read_text().rpartition("</body>")  # the last: the page's own, not one in a string
+    probe.write_text(head + script + "</body>" + tail)
     cmd = ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,900",
            "--virtual-time-budget=20000", "--dump-dom", probe.as_uri()]
     dom = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True).stdout
@@ -253,7 +253,7 @@ def test_the_report_opens_with_this_runs_claims_and_nothing_overlaps(workdir, tm
         snakemake(workdir, "--report", f"results/{CFG}/report.html")
     page = _boxes(report, tmp_path)
     text = page["text"]
-    ours, snapshot = text.index(f"configuration {CFG}"), text.index("The published snapshot's claims")
+    ours, snapshot = text.index(f"This report: configuration {CFG}"), text.index("The published snapshot's claims")
     assert ours < text.index("Tables 1-4 against the paper") < snapshot
     headers = [t["header"] for t in page["tables"]]
     assert f"{CFG} [95%] (runs)" in headers[0] and "Snapshot [95%] (runs)" in headers[-1], headers

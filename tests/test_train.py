@@ -11,6 +11,7 @@ from spndl.config import ConfigError, load_config
 from spndl.data.records import DataError
 from spndl.inference.features import export_features
 from spndl.training.train import RunError, train
+from spndl.training.runlock import LOCK
 
 FAST = ["data.size=32", "train.epochs=4", "train.batch_size=16", "spl.step=0.25", "spl.paces=3"]
 
@@ -106,9 +107,14 @@ def test_resume_refuses_a_checkpoint_of_other_settings_unless_told_to_restart(pr
     train(data, "baseline", 0, tmp_path / "r", _cfg("train.epochs=1"), log=_quiet)
     with pytest.raises(RunError, match="other settings"):
         train(data, "baseline", 0, tmp_path / "r", _cfg("train.epochs=2"), log=_quiet)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file() and p.name != LOCK}
     lines = []
     m = train(data, "baseline", 0, tmp_path / "r", _cfg("train.epochs=2"), log=lines.append, restart_on_change=True)
     assert "starting over" in lines[0] and m["epochs"] == 2
+    # Said what changed, and kept the old run's files, never removed them.
+    assert "config.train.epochs: 1 -> 2" in lines[0] and "superseded/1" in lines[0]
+    kept = tmp_path / "r/superseded/1"
+    assert {p.name: p.read_bytes() for p in kept.iterdir() if p.is_file()} == before
     assert m == train(data, "baseline", 0, tmp_path / "fresh", _cfg("train.epochs=2"), log=_quiet)
 
 
@@ -203,3 +209,34 @@ def test_fused_adam_is_a_setting_that_reaches_the_optimiser(prepared, tmp_path):
     assert not (tmp_path / "g" / "config.yaml").exists()
     with pytest.raises(ConfigError, match="train.fused_adam"):
         _cfg("train.fused_adam=often")
+
+
+def test_the_gpu_path_runs_on_the_cpu_channels_last_and_bf16(prepared, tmp_path, monkeypatch):
+    """The branches a CUDA run takes (channels_last, bf16 autocast), taken on the CPU where torch
+    allows the same calls, so that CI runs their logic: a run trains and scores through them."""
+    import torch
+
+    from spndl.data.prepared import load_prepared
+    from spndl.evaluation import autocast
+    from spndl.runtime import devices
+    from spndl.training.train import set_up
+
+    _, data = prepared["ckplus"]
+    cpu = torch.device("cpu")
+    fp32 = set_up(load_prepared(data), "spndl", 0, _cfg("train.cpu_isa=native"), cpu)
+    assert not fp32.model.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    monkeypatch.setattr(devices, "GPU_PATH_ON_CPU", True)
+    job = set_up(load_prepared(data), "spndl", 0, _cfg("train.cpu_isa=native"), cpu)
+    assert job.model.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    t, r, _ = job.batches.get(job.train_part, torch.arange(4))
+    with autocast(cpu, True):
+        assert job.model(job.batches.normalise(t), job.batches.normalise(r)).dtype == torch.bfloat16
+    with autocast(cpu, False):  # train.amp false: full precision on the GPU path too
+        assert job.model(job.batches.normalise(t), job.batches.normalise(r)).dtype == torch.float32
+    m = train(data, "spndl", 0, tmp_path / "gpu-path", _cfg("train.cpu_isa=native"), log=_quiet)
+    plain = train(data, "spndl", 0, tmp_path / "plain-path", _cfg("train.cpu_isa=native", "train.amp=false"),
+                  log=_quiet)
+    assert m["epochs"] == plain["epochs"] and 0 <= m["accuracy"] <= 1
+    # bf16 forward passes change the numbers: the autocast branch was taken in training and scoring.
+    assert pd.read_csv(tmp_path / "gpu-path/history.csv")["train_loss"].tolist() != \
+        pd.read_csv(tmp_path / "plain-path/history.csv")["train_loss"].tolist()

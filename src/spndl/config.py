@@ -59,6 +59,11 @@ class TrainConfig:
     eval_batch_size: int = 256
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     amp: bool = True                  # bf16 autocast on CUDA; ignored on the CPU
+    # On CUDA: torch's deterministic algorithms, cuBLAS's fixed workspace (CUBLAS_WORKSPACE_CONFIG
+    # :4096:8) and cuDNN without autotuning, so that the same GPU model and software can repeat
+    # a run's numbers (spndl.runtime.devices.set_determinism). Off: cuDNN autotunes, the faster
+    # default. The CPU is always deterministic (spndl.runtime.numerics).
+    cuda_deterministic: bool = False
     pace_checkpoints: bool = False    # keep the model at the start of each pace (for t-SNE, Fig. 7)
     # torch's fused Adam: one kernel for all parameters instead of one per tensor. null: fused on
     # the CPU under a host-independent cpu_isa (the unfused Adam takes its square roots from

@@ -9,14 +9,16 @@ import torch.nn.functional as F
 
 from spndl.batching import Batches, Part
 from spndl.model import SPNDLNet
+from spndl.runtime.devices import gpu_path
 
 __all__ = ["autocast", "predict"]
 
 
 def autocast(device: torch.device, enabled: bool):
-    """bfloat16 autocast on a GPU where the run asks for it (train.amp); full precision on the CPU."""
-    if device.type == "cuda" and enabled:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bfloat16 autocast on a GPU where the run asks for it (train.amp); full precision on the CPU
+    (spndl.runtime.devices.gpu_path: the tests take the GPU's branch on the CPU too)."""
+    if gpu_path(device) and enabled:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return torch.autocast("cpu", enabled=False)
 
 

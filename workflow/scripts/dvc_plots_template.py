@@ -59,9 +59,9 @@ PAGE = """<!DOCTYPE html>
     </style>
 </head>
 <body>
-    <p>Per-epoch curves of <code>results/metrics/</code>, drawn with the Vega libraries this page
+    <p>Per-epoch curves of <code>results/NAME/metrics/</code>, drawn with the Vega libraries this page
        carries (no network). Runs of the embedded default train on SYNTHETIC data, not on the real
-       datasets: <code>results/tables/</code> says which data each run used.</p>
+       datasets: <code>results/NAME/tables/</code> says which data each run used.</p>
     {{plot_divs}}
 </body>
 </html>

@@ -1,6 +1,6 @@
 """Read CK+: frames, the Emotion label on a sequence's last frame, and 68-point landmarks.
 
-Layout (DATASETS.md): ``cohn-kanade-images/S005/001/S005_001_00000011.png``,
+Layout (docs/real-data.md): ``cohn-kanade-images/S005/001/S005_001_00000011.png``,
 ``Emotion/S005/001/S005_001_00000011_emotion.txt`` (labelled sequences only),
 ``Landmarks/S005/001/S005_001_00000001_landmarks.txt``. Any of the three may
 be nested one level deeper in a copy.

@@ -1,6 +1,6 @@
 """Label codes, folder names and the paper's expected counts of the three datasets.
 
-Sources: the datasets' own READMEs as summarised in DATASETS.md, and the
+Sources: the datasets' own READMEs (their counts: docs/real-data.md), and the
 paper's section 4.1.
 """
 

@@ -11,7 +11,7 @@ SPNDL) classify V_tar - V_ref (eq. 3) against one neutral photo of the same
 person; the others need none.
 
     from spndl.inference.predict import Predictor
-    p = Predictor("runs/ckplus/spndl/fold0/seed0")
+    p = Predictor("runs/synthetic_cpu-synthetic/ckplus/spndl/fold0/seed0")
     rows = p.predict(["happy.jpg", "sad.jpg"], neutral="neutral.jpg")
 """
 

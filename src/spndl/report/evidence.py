@@ -20,7 +20,8 @@ from spndl.ownership import output_file, write_output_text
 from spndl.report import tables
 from spndl.report.claims import compare
 
-# arm -> (variant trained, settings added to the preset's); the pipeline's run folder is runs/DATASET/ARM/FOLD/seedSEED.
+# arm -> (variant trained, settings added to the preset's); the pipeline's run folder is
+# runs/NAME/DATASET/ARM/FOLD/seedSEED.
 ARMS = {"baseline": ("baseline", ()),
         "ndf": ("ndf", ()),
         "ndf_other_subject": ("ndf", ("data.reference=other_subject",))}

@@ -55,7 +55,7 @@ def front_page(this: Results, record: dict, snapshot: Results | None) -> str:
     name = record["name"]
     synthetic = this.synthetic
     parts = [INTRO, "",
-             f"**This report: configuration ``{name}``** (preset ``{record['preset']}``, data source "
+             f"**This report: configuration {name}** (preset ``{record['preset']}``, data source "
              f"``{record['source']}``; runs in ``runs/{name}``, tables in ``results/{name}/tables``)."
              + (" Its numbers come from SYNTHETIC data (``spndl synth``), not from the real datasets: they show the "
                 "implementation at work, and the paper's numbers beside them are not comparable."

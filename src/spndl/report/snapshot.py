@@ -1,7 +1,7 @@
 """A published snapshot of a pipeline's results (``spndl publish``), checkable on any
 machine (``spndl verify``).
 
-The pipeline's working outputs (runs/ with checkpoints, data/, results/tables) are
+The pipeline's working outputs (runs/NAME with checkpoints, data/, results/NAME) are
 DVC's and change with every run; a snapshot is a copy fixed in git: the run records
 (config.yaml, metrics.json, history.csv, predictions.csv, spl_selection.csv; no
 checkpoints), the tables and claims rebuilt from exactly those records, the figures
@@ -133,12 +133,12 @@ def publish(project: str | Path, out: str | Path, meta: dict, params: dict, figu
     from spndl import configuration
 
     project, out = Path(project), Path(out)
-    name = configuration.name(params)
-    per_fold = pd.read_csv(project / "results" / name / TABLES / "per_fold.csv")
+    config_name = configuration.name(params)
+    per_fold = pd.read_csv(project / "results" / config_name / TABLES / "per_fold.csv")
     runs = [run_folder(r) for _, r in per_fold.iterrows()]
     with atomic_dir(out, _is_snapshot, "a published snapshot (spndl publish)") as tmp:
         for r in runs:
-            src, dst = project / "runs" / name / r, tmp / "runs" / r
+            src, dst = project / "runs" / config_name / r, tmp / "runs" / r
             dst.mkdir(parents=True)
             for name in RECORDS:
                 if (src / name).is_file():

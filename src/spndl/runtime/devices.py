@@ -31,6 +31,16 @@ class DeviceError(RuntimeError):
     """A device that is not one, or that this machine does not have."""
 
 
+# The GPU path's choices (channels_last, bf16 autocast) on the CPU as well: for the tests, so that
+# the branches a CUDA run takes are run where there is no GPU. Never set in a run.
+GPU_PATH_ON_CPU = False
+
+
+def gpu_path(device) -> bool:
+    """Whether a run on ``device`` takes the GPU path: channels_last and bf16 autocast (train.amp)."""
+    return device.type == "cuda" or (GPU_PATH_ON_CPU and device.type == "cpu")
+
+
 def pick_device(spec: str):
     """The torch.device ``spec`` names (auto, cpu, cuda, cuda:N), checked against this machine."""
     import torch  # here: the slot leasing below runs in processes that never load torch
@@ -149,3 +159,31 @@ def training_device(requested: str, n_gpus: int | None, lock_dir: str | Path,
         return
     with lease_device(n_gpus or torch.cuda.device_count(), lock_dir, jobs_per_device) as device:
         yield device
+
+
+CUBLAS_WORKSPACE = ":4096:8"  # one of the two settings PyTorch's reproducibility notes give cuBLAS
+
+
+def set_determinism(device_type: str, cuda_deterministic: bool, env: dict | None = None) -> dict:
+    """torch's flags for a run on ``device_type``, and what was set, for the run's record.
+
+    CPU: deterministic algorithms always (the numbers are spndl.runtime.numerics' business).
+    CUDA, ``cuda_deterministic``: deterministic algorithms (an op without one fails rather than
+    varies), cuBLAS's fixed workspace (set before the first cuBLAS call, in ``env``; one the user
+    set is kept), cuDNN without autotuning and with its deterministic algorithms. CUDA without
+    it: cuDNN autotunes (``benchmark``), so runs may differ in the last bits."""
+    import torch
+
+    env = os.environ if env is None else env
+    deterministic = device_type == "cpu" or cuda_deterministic
+    torch.use_deterministic_algorithms(deterministic)
+    record = {"deterministic_algorithms": deterministic}
+    if device_type == "cuda":
+        if cuda_deterministic:
+            env.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+        torch.backends.cudnn.benchmark = not cuda_deterministic
+        torch.backends.cudnn.deterministic = cuda_deterministic
+        record.update(cudnn_benchmark=not cuda_deterministic, cudnn_deterministic=cuda_deterministic,
+                      cublas_workspace_config=env.get("CUBLAS_WORKSPACE_CONFIG"))
+    return record
+

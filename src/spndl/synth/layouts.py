@@ -61,7 +61,7 @@ SIZES: dict[str, SynthSize] = {
     # (a candidate of benchmarks/power.py's study for synthetic_full).
     "medium": SynthSize(48, _scaled(_CK, 144), 46, 36, (6, 10), 46, (6, 10),
                         _scaled(_RAF["train_per_class"], 720), _scaled(_RAF["test_per_class"], 180)),
-    # The real datasets' counts (DATASETS.md), for checking readers at scale.
+    # The real datasets' counts (docs/real-data.md), for checking readers at scale.
     "paper": SynthSize(123, dict(_CK), 118, 593 - 327, (10, 18), 80, (8, 14),
                        dict(_RAF["train_per_class"]), dict(_RAF["test_per_class"])),
 }

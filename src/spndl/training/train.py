@@ -26,7 +26,7 @@ from spndl.config import Config, check_for_variant, epoch_lr
 from spndl.data.prepared import Prepared, load_prepared, split_indices
 from spndl.data.records import DataError
 from spndl.data.registry import for_dataset
-from spndl.runtime.devices import pick_device
+from spndl.runtime.devices import gpu_path, pick_device, set_determinism
 from spndl.evaluation import autocast, predict
 from spndl.model import SPNDLNet
 from spndl.training import collector, runlock
@@ -98,6 +98,7 @@ class Job:
     sample_ids: np.ndarray      # of the training part, for spl_selection.csv
     train_labels: np.ndarray
     weights: dict               # init_weights' record of the starting weights
+    determinism: dict           # the flags set_determinism gave torch, for the run's record
     fold_key: int               # the fold (-1 for a split), in every seeded stream
 
 
@@ -106,18 +107,16 @@ def set_up(data: Prepared, variant: str, fold: int | None, cfg: Config, device: 
     test parts on the device, and the order and augmentation streams. Under a ``train.cpu_isa``
     of spndl's GEMM the model's layers run on it (spndl.runtime.kernels)."""
     fold_key = -1 if fold is None else fold
-    torch.use_deterministic_algorithms(device.type == "cpu")
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    determinism = set_determinism(device.type, cfg.train.cuda_deterministic)
     train_rows, test_rows = split_indices(data, fold)
     reference_mode = VARIANTS[variant][0]
     torch.manual_seed(stream_seed(cfg.seed, fold_key, "init"))
     model = SPNDLNet(len(data.classes), reference_mode)
     weights = init_weights(model, cfg.model.weights)
-    if device.type == "cpu" and cfg.train.cpu_isa in FIXED_GEMM:
+    if not gpu_path(device) and cfg.train.cpu_isa in FIXED_GEMM:
         install_kernels(model)
     model.to(device)
-    if device.type == "cuda":
+    if gpu_path(device):  # cuDNN's fastest layout for convolutions
         model.to(memory_format=torch.channels_last)
     # fused: one kernel updates every parameter; on the CPU it is what keeps the numbers
     # host-independent (spndl.runtime.numerics.adam_fused).
@@ -128,7 +127,8 @@ def set_up(data: Prepared, variant: str, fold: int | None, cfg: Config, device: 
     g_aug = generator(cfg.seed, fold_key, "augment", device)
     batches, train_part, test_part = build_parts(data, train_rows, test_rows, device, reference_mode, cfg, fold_key)
     return Job(model, opt, batches, train_part, test_part, g_order, g_aug,
-               data.manifest["sample_id"].to_numpy()[train_rows], train_part.labels.cpu().numpy(), weights, fold_key)
+               data.manifest["sample_id"].to_numpy()[train_rows], train_part.labels.cpu().numpy(), weights,
+               determinism, fold_key)
 
 
 def select_pace(job: Job, cfg: Config, use_spl: bool, fraction: float, pace: int, epoch: int, out: Path,
@@ -197,7 +197,8 @@ def _train(data_dir, variant, fold, out, cfg, on_epoch_end, log, device, restart
             job = set_up(data, variant, fold, cfg, device)
         except NumericsError as e:
             raise RunError(f"{out}: {e}") from None
-    numerics = {**numerics, "adam": "fused" if job.opt.defaults["fused"] else "unfused"}
+    numerics = {**numerics, "adam": "fused" if job.opt.defaults["fused"] else "unfused",
+                "determinism": job.determinism}
     run = RunFolder(out, run_settings(data, variant, fold, cfg, job.weights), log)
     # Without SPL: one pace of all samples, no warm-up. Pace 0 is SPL's warm-up, on all samples.
     schedule = cfg.spl if use_spl else SPLSchedule(start=1.0, step=0.0, paces=1, warmup_epochs=0)
