@@ -189,6 +189,29 @@ def check_runs(work: Path, run_epochs: int) -> None:
     print(f"   features of {paces[-1].name} on the GPU: exit {r.returncode}: {(r.stdout + r.stderr).strip()[-300:]}")
 
 
+def repeat_runs(prepared: Path, out: Path, settings: dict) -> dict:
+    """The same SPNDL run (fold 0, ``settings``) trained twice: whether metrics.json and
+    predictions.csv came out byte for byte the same, and the two accuracies."""
+    cfg = config_from_dict(settings)
+    runs = [Path(tempfile.mkdtemp(prefix="repeat-", dir=out)) / "run" for _ in (1, 2)]
+    metrics = [train(prepared, "spndl", 0, run, cfg, log=lambda s: None) for run in runs]
+    same = all((runs[0] / f).read_bytes() == (runs[1] / f).read_bytes() for f in ("metrics.json", "predictions.csv"))
+    return {"identical": same, "accuracy": [m["accuracy"] for m in metrics]}
+
+
+def check_determinism(work: Path, epochs: int) -> None:
+    """6.: train.cuda_deterministic on and off, each run twice: are the bits the same?"""
+    print(f"\n6. the same run twice (SPNDL, fold 0, {epochs} epochs), with and without train.cuda_deterministic")
+    for deterministic in (True, False):
+        t0 = time.perf_counter()
+        (work / "repeat").mkdir(parents=True, exist_ok=True)
+        r = repeat_runs(work / "prepared", work / "repeat",
+                        {"train": {"device": "cuda", "epochs": epochs, "cuda_deterministic": deterministic}})
+        print(f"   cuda_deterministic {str(deterministic).lower():5s}: metrics and predictions "
+              f"{'identical' if r['identical'] else 'DIFFER'}; accuracies {r['accuracy']}; "
+              f"{time.perf_counter() - t0:.0f} s for both")
+
+
 def launch_jobs(work: Path, jobs: list[tuple[str, int]], per_device: int, sets: list[str], tag: str) -> dict:
     """Start every (variant, fold) job at once on GPU 0 (``per_device`` may share it) and wait.
     Returns the wall time, the training pairs of all jobs and the summed epoch seconds."""
@@ -247,6 +270,9 @@ def main():
     ap.add_argument("--repeat", type=int, default=8,
                     help="the timed epochs go over the training pairs this many times, so that an epoch has "
                          "as many batches as the paper's CK+ folds and more")
+    ap.add_argument("--determinism", type=int, default=0, metavar="EPOCHS",
+                    help="6.: train one run twice with and twice without train.cuda_deterministic, for EPOCHS "
+                         "epochs each, and compare the bits")
     ap.add_argument("--cpu-only", action="store_true",
                     help="print the paper's runs and counts and the estimate's inputs from params.yaml and the "
                          "registry, and stop (no GPU needed)")
@@ -303,6 +329,8 @@ def main():
               f"{p['epochs']} epochs: {h:6.2f} h")
     print(f"   all: {sum(hours.values()):.2f} h (one job at a time)")
 
+    if a.determinism:
+        check_determinism(work, a.determinism)
     if not a.pack:
         return
     packed = packing(work, a.pack, a.pack_epochs)

@@ -40,3 +40,13 @@ def test_a_dataset_the_paper_does_not_report_is_left_out_and_seeds_count(tmp_pat
     rates = {v: {"train_pairs_per_s": ck["train"], "eval_pairs_per_s": ck["test"]} for v in ck["variants"]}
     # Each job: 250 epochs of one second of training and one of evaluation.
     assert cuda_check.paper_hours(rates, runs)["ckplus"] == pytest.approx(100 * 250 * 2 / 3600)
+
+
+def test_the_repeat_check_finds_identical_bits_where_the_numbers_are_fixed(prepared, tmp_path):
+    """Section 6's comparison, run on the CPU (whose runs repeat bit for bit): its logic is tested
+    here, its GPU figures come from a GPU."""
+    _, data = prepared["ckplus"]
+    settings = {"train": {"device": "cpu", "epochs": 3, "batch_size": 16, "cuda_deterministic": True},
+                "spl": {"paces": 2, "step": 0.5}}
+    r = cuda_check.repeat_runs(data, tmp_path, settings)
+    assert r["identical"] and r["accuracy"][0] == r["accuracy"][1]
