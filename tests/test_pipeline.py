@@ -200,19 +200,20 @@ def test_other_configurations_keep_their_own_runs_and_tables(workdir, tmp_path):
     r = snakemake(workdir, "-n", configs=[changed], check=False)
     assert f"runs/{CFG}: made with other settings (rafdb: run.train.lr: unset -> 0.0005)" in r, r[-2000:]
     assert "--config name=NEW" in r
-    # Kept apart under a name of its own (RAF-DB alone, one seed: three runs), and another
+    # Kept apart under a name of its own (RAF-DB's baseline alone, one seed: one run), and another
     # preset beside both; the data are shared, not prepared again.
     small = tmp_path / "small.yaml"
-    small.write_text("datasets: [rafdb]\npresets:\n  tiny:\n    seeds: [0]\n  tiny_b:\n    image_size: 32\n"
+    small.write_text("datasets: [rafdb]\nvariants:\n  rafdb: [baseline]\npresets:\n  tiny:\n    seeds: [0]\n"
+                     "  tiny_b:\n    image_size: 32\n"
                      "    folds: [0]\n    seeds: [0]\n    config:\n      train: {epochs: 3, batch_size: 8}\n"
                      "      spl: {paces: 2, step: 0.5}\n")
     for extra, name in (([], "tiny_b-synthetic"), ([changed], "lr-half")):
         override = ["--config", f"name={name}"] if name == "lr-half" else ["--config", "preset=tiny_b"]
         out = snakemake(workdir, "--cores", "2", "--resources", "gpu=1", *override, configs=[small, *extra])
         counts = job_counts(out)
-        assert counts["train"] == 3 and "prepare" not in counts and "synth" not in counts, counts
+        assert counts["train"] == 1 and "prepare" not in counts and "synth" not in counts, counts
         assert (workdir / f"results/{name}/tables/table3.md").is_file()
-        assert len(list(workdir.glob(f"runs/{name}/rafdb/*/split/seed0/metrics.json"))) == 3
+        assert len(list(workdir.glob(f"runs/{name}/rafdb/*/split/seed0/metrics.json"))) == 1
     assert "batch_size: 8" in (workdir / "runs/tiny_b-synthetic/rafdb/baseline/split/seed0/config.yaml").read_text()
     assert "lr: 0.0005" in (workdir / "runs/lr-half/rafdb/baseline/split/seed0/config.yaml").read_text()
     assert {f: _digests(workdir / f) for f in first} == first
