@@ -35,6 +35,11 @@ def cmd_synth(a):
 
     generate(a.out, seed=a.seed, size=a.size, datasets=tuple(a.datasets))
     print(f"wrote synthetic {', '.join(a.datasets)} ({a.size}, seed {a.seed}) to {a.out}")
+    if a.archives:
+        from spndl.synth.archives import write_archives
+
+        for dataset, sources in write_archives(a.out, a.archives, tuple(a.datasets)).items():
+            print(f"{dataset}: {' '.join(sources)}")
 
 
 def cmd_acquire(a):
@@ -263,6 +268,9 @@ def _synth_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", default="small", choices=["tiny", "small", "medium", "paper"])
     s.add_argument("--datasets", nargs="+", default=SYNTHETIC, choices=SYNTHETIC)
+    s.add_argument("--archives", metavar="DIR", help="also write each dataset as its owners ship it (CK+'s three "
+                   "zips, Oulu-CASIA's archive, RAF-DB's basic/ with Image/aligned.zip) under DIR/<dataset>/, "
+                   "SYNTHETIC.txt inside, for `data.source: real` (a rehearsal of the real-data path)")
     s.set_defaults(func=cmd_synth)
 
 
