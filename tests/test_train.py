@@ -240,3 +240,35 @@ def test_the_gpu_path_runs_on_the_cpu_channels_last_and_bf16(prepared, tmp_path,
     # bf16 forward passes change the numbers: the autocast branch was taken in training and scoring.
     assert pd.read_csv(tmp_path / "gpu-path/history.csv")["train_loss"].tolist() != \
         pd.read_csv(tmp_path / "plain-path/history.csv")["train_loss"].tolist()
+
+
+def test_the_work_bound_caps_steps_and_evaluation_and_every_table_states_it(prepared, tmp_path):
+    """train.max_steps, a rehearsal's bound: the run ends at its Nth optimiser step, scores and
+    evaluates at most N evaluation batches, records the bound, and the tables say it is no result."""
+    from spndl.report.tables import write_tables
+
+    _, data = prepared["ckplus"]
+    # Two steps of 16: the warm-up epoch (81 pairs less a test fold: 5 batches) is cut after two.
+    cfg = _cfg("train.max_steps=2", "train.eval_batch_size=8")
+    m = train(data, "spndl", 0, tmp_path / "bounded", cfg, log=_quiet)
+    assert m["steps"] == 2 and m["epochs"] == 1 and m["max_steps"] == 2 and "not a result" in m["rehearsal"]
+    assert m["n_test"] == min(16, train(data, "spndl", 0, tmp_path / "full", _cfg(), log=_quiet)["n_test"])
+    assert len(pd.read_csv(tmp_path / "bounded/predictions.csv")) == m["n_test"]
+    # Again: nothing to train, the outputs rewritten the same.
+    lines = []
+    assert train(data, "spndl", 0, tmp_path / "bounded", cfg, log=lines.append) == m
+    assert "has run its 2 steps (train.max_steps)" in lines[0]
+    # SPL's scoring at a pace start covers the first 7 x 8 training samples only: the rest count as hardest.
+    # Seven steps of 16: the warm-up's five, then pace 1's first two.
+    wide = _cfg("train.max_steps=7", "train.eval_batch_size=8")
+    m = train(data, "spl", 0, tmp_path / "spl", wide, log=_quiet)
+    sel = pd.read_csv(tmp_path / "spl/spl_selection.csv")
+    assert m["steps"] == 7 and m["epochs"] == 2 and (sel["pace"] == 1).any()
+    first = sel[sel["pace"] == sel["pace"].min()]
+    assert np.isfinite(first["loss"]).sum() == 56 and np.isinf(first["loss"]).sum() == len(first) - 56
+    tables = write_tables([tmp_path / "bounded", tmp_path / "full"], tmp_path / "tables")
+    assert "REHEARSAL, NOT A RESULT: at most 2 optimiser steps" in (tmp_path / "tables/table1.md").read_text()
+    assert "max_steps" in pd.read_csv(tmp_path / "tables/per_fold.csv").columns and len(tables["table1"])
+    write_tables([tmp_path / "full"], tmp_path / "real")
+    assert "REHEARSAL" not in (tmp_path / "real/table1.md").read_text()
+    assert "max_steps" not in pd.read_csv(tmp_path / "real/per_fold.csv").columns

@@ -35,11 +35,27 @@ class Part:
     labels: torch.Tensor
 
 
+def head(part: Part, n: int) -> Part:
+    """The first ``n`` samples of ``part`` (a rehearsal's bounded evaluation, train.max_steps)."""
+    ref = None if part.reference is None else part.reference[:n]
+    return Part(part.rows[:n], part.target[:n], ref, part.labels[:n])
+
+
 def n_batches(n: int, batch_size: int) -> int:
     """Batches of one epoch over ``n`` samples: near-equal ones of at most ``batch_size``, so
     that no trailing batch of one is left, which BatchNorm cannot normalise. Each is one
     optimiser step."""
     return math.ceil(n / batch_size)
+
+
+def run_steps(history: list[dict], batch_size: int, max_steps: int | None = None) -> int:
+    """Optimiser steps of the epochs in ``history`` (their selections' batches), each epoch's
+    cut to what ``max_steps`` (train.max_steps, a rehearsal's bound) left of the run's."""
+    done = 0
+    for h in history:
+        steps = n_batches(h["selected"], batch_size)
+        done += steps if max_steps is None else min(steps, max_steps - done)
+    return done
 
 
 def resize_images(images: np.ndarray, size: int | None) -> torch.Tensor:

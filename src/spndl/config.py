@@ -86,6 +86,11 @@ class TrainConfig:
     # torch's CPU threads. Reductions split over threads, so the numbers depend on it; 1 is
     # the pipeline's one-CPU job (two one-thread jobs outrun one two-thread job on the CPU).
     cpu_threads: int = 1
+    # A rehearsal's work bound, never a result: at most this many optimiser steps per run (the
+    # run ends at the step that reaches it), and every test evaluation and SPL scoring over at
+    # most this many batches of eval_batch_size. Recorded in metrics.json and stated by every
+    # table built from such a run. null: no bound (every real run).
+    max_steps: int | None = None
 
 
 @dataclass
@@ -301,6 +306,8 @@ def validate(cfg: Config) -> None:
            "a finite number > 0")
     _check(t.cpu_isa in CPU_ISAS, "train.cpu_isa", t.cpu_isa, ", ".join(CPU_ISAS))
     _check(t.cpu_threads >= 1, "train.cpu_threads", t.cpu_threads, "an integer >= 1")
+    _check(t.max_steps is None or t.max_steps >= 1, "train.max_steps", t.max_steps,
+           "an integer >= 1 (a rehearsal's bound), or null for none")
     _check(finite(a.prob) and 0 <= a.prob <= 1, "augment.prob", a.prob, "a probability in [0, 1]")
     _check(finite(a.noise_std) and a.noise_std >= 0, "augment.noise_std", a.noise_std, "a finite number >= 0")
     unknown = set(a.ops) - {"flip", "noise"}

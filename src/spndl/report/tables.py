@@ -40,7 +40,8 @@ def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
                    "data_checksum": m["data_checksum"], "image_size": m["image_size"],
                    "epochs": m["epochs"], "steps": m["steps"], "weights": m["weights"],
                    "weights_sha256": m.get("weights_sha256", ""),
-                   "n_folds": m["n_folds"], "numerics": m.get("numerics", "not recorded"), "run": str(d)}
+                   "n_folds": m["n_folds"], "numerics": m.get("numerics", "not recorded"),
+                   "max_steps": m.get("max_steps"), "run": str(d)}
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             why = "truncated or not JSON" if isinstance(e, ValueError) else (
                 f"no field {e}" if isinstance(e, KeyError) else "not a JSON object")
@@ -90,7 +91,10 @@ def provenance(per_fold: pd.DataFrame, dataset: str) -> str:
     split = (f"folds {', '.join(map(str, folds))} of {int(d['n_folds'].iloc[0])}" if folds
              else "the official train/test split")
     seeds = sorted(set(d["seed"].astype(int)))
-    return (f"Computed on {what}; {int(d['image_size'].iloc[0])} px, {int(d['epochs'].max())} epochs, "
+    bound = d["max_steps"].dropna() if "max_steps" in d else d["run"].iloc[:0]
+    rehearsal = (f"REHEARSAL, NOT A RESULT: at most {int(bound.max())} optimiser steps and as many evaluation "
+                 "batches per run (train.max_steps). " if len(bound) else "")
+    return (f"{rehearsal}Computed on {what}; {int(d['image_size'].iloc[0])} px, {int(d['epochs'].max())} epochs, "
             f"{split}, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, "
             f"weights: {', '.join(sorted(set(d['weights'])))}; numerics: {'; '.join(sorted(set(d['numerics'])))}. "
             "Accuracy is the last epoch's.")
@@ -315,8 +319,10 @@ def write_tables(run_dirs: list[str | Path], out: str | Path, metrics_out: str |
     deviating = data_notes(list(checks), list(prepared))
     metrics_out = out if metrics_out is None else Path(metrics_out)
     per_fold = collect(run_dirs)
+    # The bound's column only where a run has one: the tables of real runs keep their columns.
+    unbounded = ["max_steps"] if per_fold["max_steps"].isna().all() else []
     with output_file(out / "per_fold.csv") as tmp:
-        per_fold.drop(columns="run").to_csv(tmp, index=False)
+        per_fold.drop(columns=["run", *unbounded]).to_csv(tmp, index=False)
     summary = summarise(per_fold)
     write_headline(summary, metrics_out / "headline.json")
     write_curves(per_fold, metrics_out)

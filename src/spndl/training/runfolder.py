@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 import yaml
 
-from spndl.batching import n_batches
+from spndl.batching import run_steps
 from spndl.checkpoint import CheckpointError
 from spndl.checkpoint import load_run_checkpoint
 from spndl.checkpoint import save as save_checkpoint
@@ -210,6 +210,7 @@ class RunFolder:
                history: list[dict]) -> dict:
         """Predictions and metrics of the last epoch (the headline; no model selection on test data)."""
         settings = self.settings
+        bound = settings["config"]["train"].get("max_steps")
         pred = probs.argmax(1).numpy()
         m = data.manifest.iloc[rows]
         preds = pd.DataFrame({"sample_id": m["sample_id"].to_numpy(), "label": labels, "prediction": pred})
@@ -231,7 +232,7 @@ class RunFolder:
             "epochs": len(history),
             # Optimiser updates: SPL's paces train on fewer samples, so its runs take fewer steps
             # than a baseline's of the same epochs; the claims say so.
-            "steps": sum(n_batches(h["selected"], settings["config"]["train"]["batch_size"]) for h in history),
+            "steps": run_steps(history, settings["config"]["train"]["batch_size"], bound),
             "variant": settings["variant"], "dataset": settings["dataset"], "fold": settings["fold"],
             "seed": settings["config"]["seed"],
             "synthetic": settings["synthetic"],
@@ -250,6 +251,10 @@ class RunFolder:
             "weights_sha256": settings["weights_sha256"],
             "numerics": self.numerics,
         }
+        if bound is not None:  # only then: a run without the bound keeps its record as it was
+            metrics["max_steps"] = bound
+            metrics["rehearsal"] = (f"at most {bound} optimiser steps and {bound} evaluation batches per run "
+                                    "(train.max_steps): a rehearsal of the pipeline, not a result")
         write_text(self.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         write_text(self.out / "MODEL_CARD.md", model_card(metrics, settings, self.out))
         return metrics

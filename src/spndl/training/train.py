@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from spndl.training.augment import augment_pair
-from spndl.batching import Batches, Part, build_parts, n_batches
+from spndl.batching import Batches, Part, build_parts, head, n_batches, run_steps
 from spndl.config import Config, check_for_variant, epoch_lr
 from spndl.data.prepared import Prepared, load_prepared, split_indices
 from spndl.data.records import DataError
@@ -139,9 +139,13 @@ def select_pace(job: Job, cfg: Config, use_spl: bool, fraction: float, pace: int
     n = len(job.train_labels)
     losses, selected = np.full(n, np.nan), np.ones(n, bool)
     if use_spl:
-        losses = predict(job.model, job.batches, job.train_part, cfg.train.eval_batch_size, cfg.train.amp)[0].numpy()
-        if not np.isfinite(losses).all():
+        scored = job.train_part if cfg.train.max_steps is None else head(
+            job.train_part, cfg.train.max_steps * cfg.train.eval_batch_size)
+        part = predict(job.model, job.batches, scored, cfg.train.eval_batch_size, cfg.train.amp)[0].numpy()
+        if not np.isfinite(part).all():
             raise _diverged(out, f"the SPL losses at the start of pace {pace} (epoch {epoch}) are not finite", cfg)
+        # A rehearsal scores its first samples only (train.max_steps); the rest count as hardest.
+        losses = np.concatenate([part, np.full(n - len(part), np.inf)])
         # Equal losses are ordered by seeded random keys, never by manifest order.
         ties = np.random.default_rng(stream_seed(cfg.seed, job.fold_key, "ties", pace)).random(n)
         selected, _ = select_easy(losses, job.train_labels, fraction, ties)
@@ -199,6 +203,9 @@ def _train(data_dir, variant, fold, out, cfg, on_epoch_end, log, device, restart
             raise RunError(f"{out}: {e}") from None
     numerics = {**numerics, "adam": "fused" if job.opt.defaults["fused"] else "unfused",
                 "determinism": job.determinism}
+    budget = cfg.train.max_steps  # a rehearsal's bound: optimiser steps, and evaluation batches
+    if budget is not None:
+        job.test_part = head(job.test_part, budget * cfg.train.eval_batch_size)
     run = RunFolder(out, run_settings(data, variant, fold, cfg, job.weights), log)
     # Without SPL: one pace of all samples, no warm-up. Pace 0 is SPL's warm-up, on all samples.
     schedule = cfg.spl if use_spl else SPLSchedule(start=1.0, step=0.0, paces=1, warmup_epochs=0)
@@ -208,15 +215,19 @@ def _train(data_dir, variant, fold, out, cfg, on_epoch_end, log, device, restart
         if ck is not None:
             run.restore(ck, job.model, job.opt, job.g_order, job.g_aug)
     start_epoch = state.epoch + 1
+    steps_done = run_steps(state.history, cfg.train.batch_size, budget)
+    last_epoch = cfg.train.epochs if budget is None or steps_done < budget else state.epoch
     if ck is not None:
         log(f"{run.out} has finished all {cfg.train.epochs} epochs; rewriting its outputs"
             if start_epoch > cfg.train.epochs else
+            f"{run.out} has run its {budget} steps (train.max_steps); rewriting its outputs"
+            if start_epoch > last_epoch else
             f"resuming {run.out} at epoch {start_epoch} (pace {pace_of_epoch[start_epoch - 1]})")
     run.write_config(data, device, numerics)
 
     collector.settle()  # the model and the data, out of the collector's passes (spndl.training.collector)
     last_checkpoint = time.monotonic()
-    for epoch in range(start_epoch, cfg.train.epochs + 1):
+    for epoch in range(start_epoch, last_epoch + 1):
         t0 = time.perf_counter()
         pace = pace_of_epoch[epoch - 1]
         fraction = schedule.fraction(pace) if pace else 1.0
@@ -233,6 +244,9 @@ def _train(data_dir, variant, fold, out, cfg, on_epoch_end, log, device, restart
             group["lr"] = epoch_lr(cfg.train, epoch)
         pool = torch.as_tensor(np.flatnonzero(state.selected))
         perm = pool[torch.randperm(len(pool), generator=job.g_order)]
+        if budget is not None:  # whole batches up to the bound: it counts optimiser steps
+            perm = perm[:(budget - steps_done) * cfg.train.batch_size]
+            steps_done += n_batches(len(perm), cfg.train.batch_size)
         with sw.part("training steps"), collector.paused():
             loss_sum, correct = train_epoch(job.model, job.opt, job.batches, job.train_part, perm, cfg, job.g_aug)
         check_divergence(loss_sum / len(perm), epoch, len(data.classes), cfg, run.out)
@@ -245,7 +259,7 @@ def _train(data_dir, variant, fold, out, cfg, on_epoch_end, log, device, restart
         log(f"epoch {epoch}/{cfg.train.epochs} pace {pace} selected {int(state.selected.sum())} "
             f"loss {loss_sum / len(perm):.4f} test acc {test_acc:.4f}")
         state.epoch = epoch
-        last = epoch == cfg.train.epochs
+        last = epoch == cfg.train.epochs or (budget is not None and steps_done >= budget)
         with sw.part("history and selection files"):
             run.save_progress(state, selection_changed=pace_starts or epoch == start_epoch)
         # A resume replays the epochs since the last checkpoint exactly, so checkpoints need
@@ -257,11 +271,13 @@ def _train(data_dir, variant, fold, out, cfg, on_epoch_end, log, device, restart
             last_checkpoint = time.monotonic()
         if on_epoch_end is not None:
             on_epoch_end(epoch)
+        if last:
+            break
 
     if not state.history:
         raise RunError(f"{run.out}: no epoch was run")
-    if start_epoch > cfg.train.epochs:  # nothing trained now: evaluate the restored model
-        probs = evaluate(job, cfg, cfg.train.epochs, run.out)[1]
+    if start_epoch > last_epoch:  # nothing trained now: evaluate the restored model
+        probs = evaluate(job, cfg, state.epoch, run.out)[1]
     with sw.part("predictions and metrics"):
         return run.finish(probs, job.test_part.labels.cpu().numpy(), job.test_part.rows, data,
                           job.batches.images.shape[-1], state.history)
