@@ -8,19 +8,14 @@ from pathlib import Path
 
 import yaml
 
+from spndl.configuration import flatten
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _flat(d, prefix=""):
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
 def test_the_rehearsal_changes_only_the_sources_the_name_and_the_work_bound():
-    real = _flat(yaml.safe_load((REPO / "workflow/real-data.yaml").read_text()))
-    rehearsal = _flat(yaml.safe_load((REPO / "workflow/rehearsal.yaml").read_text()))
+    real = flatten(yaml.safe_load((REPO / "workflow/real-data.yaml").read_text()))
+    rehearsal = flatten(yaml.safe_load((REPO / "workflow/rehearsal.yaml").read_text()))
     changed = {k for k in rehearsal if real.get(k) != rehearsal[k]}
     assert changed == {"name", "presets.paper.config.train.max_steps",
                        *(f"data.real.{d}.sources" for d in ("ckplus", "oulu", "rafdb"))}, changed

@@ -153,7 +153,6 @@ def cmd_tables(a):
 
 
 def cmd_publish(a):
-
     from spndl import configuration
     from spndl.report.snapshot import publish, snapshot_meta, write_summary_into
 

@@ -109,11 +109,11 @@ def record(params: dict) -> dict:
             "settings": settings(params)}
 
 
-def _flat(d, prefix="") -> dict:
+def flatten(d, prefix="") -> dict:
     out = {}
     for k, v in d.items():
         if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
+            out.update(flatten(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
     return out
@@ -123,7 +123,7 @@ def differences(old: dict, new: dict) -> list[str]:
     """'dataset: key: old -> new' for every setting of a dataset both records hold that differs."""
     out = []
     for d in sorted(set(old) & set(new)):
-        a, b = _flat(old[d] or {}), _flat(new[d] or {})
+        a, b = flatten(old[d] or {}), flatten(new[d] or {})
         for k in sorted(set(a) | set(b)):
             if a.get(k, "unset") != b.get(k, "unset"):
                 out.append(f"{d}: {k}: {_show(a.get(k, 'unset'))} -> {_show(b.get(k, 'unset'))}")

@@ -38,6 +38,11 @@ class Results:
     def synthetic(self) -> bool:
         return bool(self.per_fold["synthetic"].all())
 
+    @property
+    def data(self) -> str:
+        """What its numbers come from, as a column header says it."""
+        return "SYNTHETIC" if self.synthetic else "real"
+
 
 def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     try:
@@ -112,14 +117,10 @@ def with_interval(mean, low, high, runs=None, sign: bool = False) -> str:
     return text + ("" if runs is None or pd.isna(runs) else f" ({int(runs)})")
 
 
-def _data(r: Results) -> str:
-    return "SYNTHETIC" if r.synthetic else "real"
-
-
 def compare_markdown(this: Results, other: Results | None = None) -> str:
     """Tables 1-4 and the claims, this folder beside the paper and ``other``, as markdown."""
-    cols = [f"{this.label} ({_data(this)}) [95%] (runs)"] + (
-        [f"{other.label} ({_data(other)}) [95%] (runs)"] if other is not None else [])
+    cols = [f"{this.label} ({this.data}) [95%] (runs)"] + (
+        [f"{other.label} ({other.data}) [95%] (runs)"] if other is not None else [])
     t = table_rows(this, other)
     lines = [f"# {this.label} against the paper" + (f" and {other.label}" if other is not None else ""), "",
              "Accuracy (%): the mean over runs with the 95% t interval of the mean and the number of runs. "

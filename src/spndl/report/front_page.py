@@ -36,7 +36,7 @@ def list_table(header: list[str], rows: list[list[str]], widths: list[int] | Non
     return "\n".join(lines) + "\n"
 
 
-def _claims(r: Results, who: str) -> list[list[str]]:
+def _claims(r: Results) -> list[list[str]]:
     rows = []
     for c in claim_rows(r).to_dict("records"):
         paper = "none" if pd.isna(c["paper_difference"]) else f"{c['paper_difference']:+.1f}"
@@ -44,10 +44,6 @@ def _claims(r: Results, who: str) -> list[list[str]]:
                      with_interval(c["this_reproduced_difference"], c["this_ci_low"], c["this_ci_high"],
                                    c["this_n_runs"], sign=True), c["this_verdict"]])
     return rows
-
-
-def _data(r: Results) -> str:
-    return "SYNTHETIC" if r.synthetic else "real"
 
 
 def front_page(this: Results, record: dict, snapshot: Results | None) -> str:
@@ -60,14 +56,14 @@ def front_page(this: Results, record: dict, snapshot: Results | None) -> str:
              + (" Its numbers come from SYNTHETIC data (``spndl synth``), not from the real datasets: they show the "
                 "implementation at work, and the paper's numbers beside them are not comparable."
                 if synthetic else " Its numbers come from the real datasets."), "",
-             f"**Its claims** ({_data(this)} data): the paired difference in accuracy points, better minus worse, "
+             f"**Its claims** ({this.data} data): the paired difference in accuracy points, better minus worse, "
              "with its 95% interval and number of runs; the verdict uses Holm's adjusted p (Claims in the side "
              "bar has p, the Bayesian test and the steps).", "",
-             list_table(["Claim", "Dataset", "Paper", f"{name} [95%] (runs)", "Verdict"], _claims(this, "this"),
+             list_table(["Claim", "Dataset", "Paper", f"{name} [95%] (runs)", "Verdict"], _claims(this),
                         [40, 12, 8, 24, 16]), "",
              "**Tables 1-4 against the paper**: accuracy (%), the mean over runs with its 95% interval and "
              "number of runs" + (", beside the published snapshot's (SYNTHETIC data)." if snapshot else "."), ""]
-    header = ["Table", "Dataset", "Row", "Paper", f"{name} ({_data(this)})"]
+    header = ["Table", "Dataset", "Row", "Paper", f"{name} ({this.data})"]
     header += ["Snapshot (SYNTHETIC)"] if snapshot is not None else []
     rows = []
     for r in table_rows(this, snapshot).to_dict("records"):
@@ -82,7 +78,7 @@ def front_page(this: Results, record: dict, snapshot: Results | None) -> str:
                   "SYNTHETIC data by preset ``synthetic_full``, checkable with ``spndl verify "
                   f"results/{snapshot.label}``; the same columns as above.", "",
                   list_table(["Claim", "Dataset", "Paper", "Snapshot [95%] (runs)", "Verdict"],
-                             _claims(snapshot, "snapshot"), [40, 12, 8, 24, 16]), ""]
+                             _claims(snapshot), [40, 12, 8, 24, 16]), ""]
     parts += ["Per-fold learning curves are under Figures; ``spndl compare results/NAME --with results/OTHER`` "
               "sets two configurations side by side.", ""]
     # Snakemake renders the page as a Jinja template: nothing in the tables is template syntax.

@@ -273,17 +273,11 @@ def write_headline(summary: pd.DataFrame, path: Path) -> None:
     write_output_text(path, json.dumps(data, indent=2) + "\n")
 
 
-def write_curves(per_fold: pd.DataFrame, out: Path) -> None:
+def write_curves(curves: pd.DataFrame, out: Path) -> None:
     """Per-epoch train loss and test accuracy, averaged over runs (folds and seeds), one column per
-    dataset/variant (for `dvc plots show`)."""
-    hist = []
-    for r in per_fold.itertuples():
-        h = pd.read_csv(Path(r.run) / "history.csv")
-        h["series"] = f"{r.dataset}/{r.variant}"
-        hist.append(h)
-    h = pd.concat(hist)
+    dataset/variant (for `dvc plots show`), from every run's history (``fold_curves``)."""
     for col in ("train_loss", "test_accuracy"):
-        wide = h.groupby(["epoch", "series"])[col].mean().unstack("series").reset_index()
+        wide = curves.groupby(["epoch", "series"])[col].mean().unstack("series").reset_index()
         with output_file(out / f"curve_{col}.csv") as tmp:
             wide.to_csv(tmp, index=False)
 
@@ -325,9 +319,10 @@ def write_tables(run_dirs: list[str | Path], out: str | Path, metrics_out: str |
         per_fold.drop(columns=["run", *unbounded]).to_csv(tmp, index=False)
     summary = summarise(per_fold)
     write_headline(summary, metrics_out / "headline.json")
-    write_curves(per_fold, metrics_out)
+    curves = fold_curves(per_fold)  # each run's history.csv, read once for both files
+    write_curves(curves, metrics_out)
     with output_file(metrics_out / FOLD_CURVES) as tmp:
-        fold_curves(per_fold).to_csv(tmp, index=False)
+        curves.to_csv(tmp, index=False)
     tables = {}
     for name, spec in TABLES.items():
         df = paper_table(name, summary)
