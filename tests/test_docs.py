@@ -254,3 +254,24 @@ def test_every_command_mentioned_in_the_text_exists_with_its_options(words):
         if re.match(r"--?[a-z]", w):
             name = re.match(r"--?[\w-]+", w).group(0)
             assert name in options, f"{' '.join(words)}: no option {name}"
+
+
+def test_dvc_plots_draw_the_per_fold_curves_one_panel_per_series(tmp_path):
+    """The per-fold plots of dvc.yaml resolve their template and read every run's epochs."""
+    import json
+
+    metrics = tmp_path / f"results/{PARAMS['preset']}-{PARAMS['data']['source']}/metrics"
+    metrics.mkdir(parents=True)
+    (tmp_path / "workflow/report").mkdir(parents=True)
+    for f in ("dvc.yaml", "params.yaml", "workflow/report/per_fold_template.json"):
+        shutil.copy(REPO / f, tmp_path / f)
+    shutil.copy(REPO / "results/synthetic_full/metrics/curves_per_fold.csv", metrics)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    dvc = str(Path(sys.executable).with_name("dvc"))
+    subprocess.run([dvc, "init", "-q"], cwd=tmp_path, check=True)
+    r = subprocess.run([dvc, "plots", "show", "--json"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    plots = {k: v[0]["content"] for k, v in json.loads(r.stdout)["data"].items() if "per fold" in k}
+    rows = len((metrics / "curves_per_fold.csv").read_text().splitlines()) - 1
+    assert len(plots) == 2 and all(p["facet"]["field"] == "series" and len(p["data"]["values"]) == rows
+                                   for p in plots.values()), list(plots)
