@@ -192,15 +192,14 @@ def merged_params(files: list[str | Path]) -> dict:
     return params
 
 
-OLD_LAYOUT = ("runs/{dataset}", "results/tables", "results/metrics", "results/figures", "results/evidence")
+# The folders of the layout before configurations had their own (runs/DATASET/..., results/tables).
+OLD_LAYOUT = [*(f"runs/{d}" for d in DATASETS), "results/tables", "results/metrics", "results/figures",
+              "results/evidence"]
 
 
 def old_layout(root: str | Path) -> list[str]:
-    """Outputs of the layout before configurations had folders (runs/DATASET/..., results/tables)."""
-    root = Path(root)
-    found = [p.format(dataset=d) for p in OLD_LAYOUT for d in (DATASETS if "{" in p else [""])
-             if (root / p.format(dataset=d)).is_dir()]
-    return found
+    """The outputs of the earlier layout that lie under ``root``."""
+    return [p for p in OLD_LAYOUT if (Path(root) / p).is_dir()]
 
 
 def old_layout_message(root: str | Path, params: dict) -> str | None:
