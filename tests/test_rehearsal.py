@@ -17,7 +17,10 @@ def test_the_rehearsal_changes_only_the_sources_the_name_and_the_work_bound():
     real = flatten(yaml.safe_load((REPO / "workflow/real-data.yaml").read_text()))
     rehearsal = flatten(yaml.safe_load((REPO / "workflow/rehearsal.yaml").read_text()))
     changed = {k for k in rehearsal if real.get(k) != rehearsal[k]}
-    assert changed == {"name", "presets.paper.config.train.max_steps",
+    # The work bound, and the two host settings without which 103 runs cannot fit an hour on a CPU
+    # (native numerics) or start offline (no ImageNet file).
+    assert changed == {"name", "data.dir", "presets.paper.config.train.max_steps", "presets.paper.config.train.cpu_isa",
+                       "presets.paper.config.model.weights",
                        *(f"data.real.{d}.sources" for d in ("ckplus", "oulu", "rafdb"))}, changed
 
 
@@ -29,4 +32,6 @@ def test_a_dry_run_plans_the_archives_acquisition_and_every_bounded_run(tmp_path
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", r.stdout.split("Job stats:")[1],
                                                                  re.M)}
     assert counts["rehearsal_archives"] == 1 and counts["acquire"] == 3 and counts["train"] == 103
-    assert "--set train.max_steps=1" in r.stdout and "runs/rehearsal/rafdb/baseline/split/seed0" in r.stdout
+    assert "train.max_steps=1" in r.stdout and "model.weights=none" in r.stdout and "runs/rehearsal/rafdb/baseline/split/seed0" in r.stdout
+    # The rehearsal's data lie apart from data/, where a user's real data (the same keys) go.
+    assert "--out rehearsal/data/raw/ckplus" in r.stdout and " data/raw/" not in r.stdout

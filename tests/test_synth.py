@@ -86,3 +86,30 @@ def test_neutral_intensity_is_the_identity_shape():
     idt = sample_identity(np.random.default_rng(1))
     for e in EXPRESSION_AUS:
         np.testing.assert_array_equal(expression_shape(idt, e, 0.0), neutral_shape(idt))
+
+
+def test_the_paper_size_keeps_every_written_class_count_and_still_mislabels(tmp_path, monkeypatch):
+    """SynthSize.written_exact (the paper's size, held to the real per-class counts by check-data):
+    the written labels keep the listed counts; the mislabelled samples show another expression."""
+    from dataclasses import replace
+
+    from spndl.synth import layouts
+
+    monkeypatch.setattr(layouts, "MISLABEL_RATE", 0.4)
+    monkeypatch.setattr(layouts, "RAF_MISLABEL_RATE", 0.4)
+    size = replace(layouts.SIZES["tiny"], written_exact=True)
+    truth: list[dict] = []
+    layouts.write_ckplus(tmp_path / "ckplus", size, 0, truth)
+    layouts.write_rafdb(tmp_path / "rafdb", size, 0, truth)
+    t = pd.DataFrame(truth)
+    ck = t[(t["dataset"] == "ckplus") & (t["written_label"] != "")]
+    assert ck["written_label"].value_counts().to_dict() == {k: v for k, v in size.ck_labelled.items() if v}
+    assert (ck["true_label"] != ck["written_label"]).sum() >= 5
+    raf = t[t["dataset"] == "rafdb"]
+    train = raf[raf["image"].str.startswith("train")]
+    assert train["written_label"].value_counts().to_dict() == size.raf_train
+    assert (raf["true_label"] != raf["written_label"]).sum() >= 20
+    # What check-data reads is the written label: RAF-DB's list file carries exactly those counts.
+    codes = pd.read_csv(tmp_path / "rafdb/basic/EmoLabel/list_patition_label.txt", sep=" ", header=None)
+    assert len(codes) == sum(size.raf_train.values()) + sum(size.raf_test.values())
+    assert sorted(codes[1].value_counts()) == sorted(raf["written_label"].value_counts())

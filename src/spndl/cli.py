@@ -235,12 +235,19 @@ def cmd_figure(a):
         # The features are this figure's own output, beside it: never written into the run
         # folder, which belongs to the training job.
         feature_dir = Path(a.features_dir) if a.features_dir else Path(a.out).with_name(Path(a.out).stem + "_features")
+        metrics = _read_json(run / "metrics.json")
+        missing = [p for p in a.paces if not (run / "paces" / f"pace{p}.pt").is_file()]
+        if missing and metrics.get("max_steps"):
+            # A rehearsal's run stops at its bound, before the paces the figure embeds.
+            feature_dir.mkdir(parents=True, exist_ok=True)
+            F.not_reached(metrics, f"Fig. 7 embeds the models of paces {', '.join(map(str, a.paces))}, and the "
+                          f"run saved {'none' if len(missing) == len(a.paces) else 'not all'} of them", a.out)
+            return
         feats = {}
         for p in a.paces:
             feats[p] = feature_dir / f"pace{p}.npz"
             export_features(run / "paces" / f"pace{p}.pt", a.data, feats[p], part="train")
-        synthetic = _read_json(run / "metrics.json")["synthetic"]
-        F.fig7_tsne(feats, run / "spl_selection.csv", tuple(a.classes), a.out, synthetic)
+        F.fig7_tsne(feats, run / "spl_selection.csv", tuple(a.classes), a.out, metrics)
     elif a.figure == "8":
         F.fig8_excluded(Path(a.run[0]), Path(a.data), a.out)
     elif a.figure == "curves":

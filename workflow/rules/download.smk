@@ -25,9 +25,9 @@ rule acquire:
         tree=directory(RAW),
         archives=directory(ARCHIVES),
     benchmark:
-        f"{BENCH}/acquire/{{dataset}}.tsv",
+        f"{BENCH}/acquire/{DLOG}{{dataset}}.tsv",
     log:
-        "logs/acquire/{dataset}.log",
+        f"logs/acquire/{DLOG}{{dataset}}.log",
     params:
         args=acquire_args,
     shell:

@@ -42,12 +42,16 @@ onstart:
 
 
 # Data are shared by the configurations that make them alike: keyed by what they are made from.
-SYNTH = f"data/raw/{configuration.synth_key(config)}"
+# data.dir (default data) holds them; the rehearsal's (workflow/rehearsal.yaml) are kept apart
+# from a user's real data, which have the same keys.
+DATA = config["data"].get("dir", "data")
+DLOG = "" if DATA == "data" else "_".join(DATA.split(os.sep)) + os.sep   # their logs' and benchmarks' sub-folder
+SYNTH = f"{DATA}/raw/{configuration.synth_key(config)}"
 SYNTH_BENCH = f"logs/benchmarks/synth/{configuration.synth_key(config)}.tsv"
-RAW = "data/raw/{dataset}"                 # a real dataset's tree, as `spndl acquire` unpacked it
-ARCHIVES = "data/raw/archives/{dataset}"   # the project's verified copy of its archives
-CHECK = "data/checks/{prep}/{dataset}.json"
-PREPARED = "data/prepared/{prep}/{dataset}"
+RAW = f"{DATA}/raw/{{dataset}}"                 # a real dataset's tree, as `spndl acquire` unpacked it
+ARCHIVES = f"{DATA}/raw/archives/{{dataset}}"   # the project's verified copy of its archives
+CHECK = f"{DATA}/checks/{{prep}}/{{dataset}}.json"
+PREPARED = f"{DATA}/prepared/{{prep}}/{{dataset}}"
 RUN = f"runs/{NAME}/{{dataset}}/{{variant}}/{{fold}}/seed{{seed}}"   # one training run
 METRICS = f"{RUN}/metrics.json"
 RESULTS = f"results/{NAME}"

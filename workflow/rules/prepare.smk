@@ -8,9 +8,9 @@ rule check_data:
     output:
         CHECK,
     benchmark:
-        f"{BENCH}/check_data/{{prep}}/{{dataset}}.tsv",
+        f"{BENCH}/check_data/{DLOG}{{prep}}/{{dataset}}.tsv",
     log:
-        "logs/check/{prep}/{dataset}.log",
+        f"logs/check/{DLOG}{{prep}}/{{dataset}}.log",
     params:
         root=lambda wc: raw_root(wc.dataset),
         args=check_args,
@@ -27,9 +27,9 @@ rule prepare:
     output:
         directory(PREPARED),
     benchmark:
-        f"{BENCH}/prepare/{{prep}}/{{dataset}}.tsv",
+        f"{BENCH}/prepare/{DLOG}{{prep}}/{{dataset}}.tsv",
     log:
-        "logs/prepare/{prep}/{dataset}.log",
+        f"logs/prepare/{DLOG}{{prep}}/{{dataset}}.log",
     params:
         root=lambda wc: raw_root(wc.dataset),
         images=lambda wc: images(wc.dataset),

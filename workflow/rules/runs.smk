@@ -52,8 +52,8 @@ JOB_TIMES = [f"{TABLE_DIR}/job_times.csv", f"{TABLE_DIR}/job_times.md"]
 def benchmarks():
     """The benchmark file of every job that the tables and figures need (job_times)."""
     out = [SYNTH_BENCH] if any(synthetic(d) for d in DATASETS) else []
-    out += [f"{BENCH}/acquire/{d}.tsv" for d in DATASETS if not synthetic(d)]
-    out += [f"{BENCH}/{rule}/{prep_key(d)}/{d}.tsv" for rule in ("check_data", "prepare") for d in DATASETS]
+    out += [f"{BENCH}/acquire/{DLOG}{d}.tsv" for d in DATASETS if not synthetic(d)]
+    out += [f"{BENCH}/{rule}/{DLOG}{prep_key(d)}/{d}.tsv" for rule in ("check_data", "prepare") for d in DATASETS]
     out += [f"{BENCH}/train/{r.removeprefix('runs/')}.tsv" for r in run_dirs()]
     out += [f"{BENCH}/tables/{NAME}.tsv"]
     out += [f"{BENCH}/{os.path.basename(f).split('_')[0]}/{NAME}.tsv" for f in FIGURES if f.endswith(".png")]

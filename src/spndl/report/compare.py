@@ -19,7 +19,7 @@ import pandas as pd
 from spndl.data.records import DataError
 from spndl.data.registry import DATASETS
 from spndl.report.paper import ABLATION, ABLATION_DATASETS, TABLES
-from spndl.report.tables import summarise
+from spndl.report.tables import bound_note, summarise
 
 PER_FOLD_COLUMNS = ("dataset", "variant", "fold", "seed", "accuracy", "synthetic")
 CLAIM_COLUMNS = ("claim", "dataset", "better", "worse", "paper_difference", "reproduced_difference", "ci_low",
@@ -39,9 +39,14 @@ class Results:
         return bool(self.per_fold["synthetic"].all())
 
     @property
+    def bound(self) -> str:
+        """A rehearsal's work bound (per_fold.csv's max_steps column, present only when bounded)."""
+        return bound_note(self.per_fold["max_steps"]) if "max_steps" in self.per_fold else ""
+
+    @property
     def data(self) -> str:
         """What its numbers come from, as a column header says it."""
-        return "SYNTHETIC" if self.synthetic else "real"
+        return ("SYNTHETIC" if self.synthetic else "real") + (", REHEARSAL" if self.bound else "")
 
 
 def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:

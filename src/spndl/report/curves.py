@@ -19,6 +19,7 @@ import pandas as pd  # noqa: E402
 from spndl.data.records import DataError  # noqa: E402
 from spndl.data.registry import DATASETS  # noqa: E402
 from spndl.ownership import output_file  # noqa: E402
+from spndl.report.tables import bound_note  # noqa: E402
 
 COLUMNS = ("series", "run", "synthetic", "epoch", "pace", "pace_start", "train_loss", "test_accuracy")
 PANELS = (("test_accuracy", "test accuracy (%)", 100.0), ("train_loss", "training loss", 1.0))
@@ -67,8 +68,9 @@ def draw_fold_curves(curves: pd.DataFrame, out: str | Path, title: str = "") -> 
         if first.get_legend_handles_labels()[1] and len(first.get_legend_handles_labels()[1]) <= 12:
             first.legend(fontsize=6, ncols=2)
     data = "SYNTHETIC data (spndl synth)" if curves["synthetic"].all() else "real data"
-    fig.suptitle(f"Per-fold learning curves, {data}{' - ' + title if title else ''}; dotted: a new SPL pace",
-                 fontsize=10)
+    bound = bound_note(curves["max_steps"]) if "max_steps" in curves else ""
+    fig.suptitle(f"Per-fold learning curves, {data}{' - ' + title if title else ''}; dotted: a new SPL pace"
+                 + (f"\n{bound}" if bound else ""), fontsize=10)
     with output_file(out) as tmp:
         fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)

@@ -17,7 +17,7 @@ from sklearn.manifold import TSNE  # noqa: E402
 from spndl.data.prepared import load_prepared  # noqa: E402
 from spndl.data.registry import DATASETS  # noqa: E402
 from spndl.ownership import output_file  # noqa: E402
-from spndl.report.tables import DATASET_NAMES  # noqa: E402
+from spndl.report.tables import DATASET_NAMES, bound_note  # noqa: E402
 
 SHORT = {"neutral": "Ne", "happy": "Ha", "sadness": "Sa", "surprise": "Su", "fear": "Fe", "disgust": "Di",
          "anger": "An", "contempt": "Co"}
@@ -27,8 +27,11 @@ def _metrics(run: Path) -> dict:
     return json.loads((Path(run) / "metrics.json").read_text())
 
 
-def _tag(synthetic: bool) -> str:
-    return "SYNTHETIC data" if synthetic else "real data"
+def _tag(metrics: list[dict]) -> str:
+    """What the figure's runs are: synthetic or real data and, on its own line, a rehearsal's bound."""
+    data = "SYNTHETIC data" if all(m["synthetic"] for m in metrics) else "real data"
+    bound = bound_note(m.get("max_steps") for m in metrics)
+    return data + (f"\n{bound}" if bound else "")
 
 
 def _save(fig, out: str | Path) -> None:
@@ -50,10 +53,10 @@ def fig4_confusion(runs_by_dataset: dict[str, list[Path]], out: str | Path) -> N
     """Confusion matrices summed over folds, row-normalised, one panel per dataset."""
     names = [d for d in DATASETS if runs_by_dataset.get(d)]
     fig, axes = plt.subplots(1, len(names), figsize=(5.4 * len(names), 5.0), squeeze=False, layout="constrained")
-    synthetic = True
+    every = []
     for ax, ds in zip(axes[0], names):
         ms = [_metrics(r) for r in runs_by_dataset[ds]]
-        synthetic &= all(m["synthetic"] for m in ms)
+        every += ms
         cm = np.sum([m["confusion_matrix"] for m in ms], axis=0)
         classes = ms[0]["classes"]
         rate = cm / np.maximum(cm.sum(1, keepdims=True), 1) * 100
@@ -68,7 +71,7 @@ def fig4_confusion(runs_by_dataset: dict[str, list[Path]], out: str | Path) -> N
         ax.set_ylabel("true")
         folds = "split" if ms[0]["fold"] is None else f"{len(ms)} folds summed"
         ax.set_title(f"{DATASET_NAMES[ds]}: {ms[0]['variant']} ({folds})")
-    fig.suptitle(f"Fig. 4: confusion matrices, % of each true class (count) — {_tag(synthetic)}")
+    fig.suptitle(f"Fig. 4: confusion matrices, % of each true class (count) — {_tag(every)}")
     _save(fig, out)
 
 
@@ -105,7 +108,8 @@ def fig5_paces(spl: Path, spndl: Path, baseline: Path, ndf: Path, out: str | Pat
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     m = _metrics(spndl)
     _finish_line_plot(fig, ax, "epoch (dots: end of an SPL pace)", "test accuracy (%)",
-                      f"Fig. 5: {DATASET_NAMES[m['dataset']]} fold {m['fold']} — {_tag(m['synthetic'])}", out)
+                      f"Fig. 5: {DATASET_NAMES[m['dataset']]} fold {m['fold']} — "
+                      f"{_tag([_metrics(r) for r in (spl, spndl, baseline, ndf)])}", out)
 
 
 def fig6_losses(with_spl: Path, without_spl: Path, out: str | Path) -> None:
@@ -118,11 +122,11 @@ def fig6_losses(with_spl: Path, without_spl: Path, out: str | Path) -> None:
     _mark_paces(ax, pace_spans(with_spl))
     m = _metrics(with_spl)
     _finish_line_plot(fig, ax, "epoch", "training loss (mean cross-entropy)",
-                      f"Fig. 6: {DATASET_NAMES[m['dataset']]} — {_tag(m['synthetic'])}", out)
+                      f"Fig. 6: {DATASET_NAMES[m['dataset']]} — {_tag([m, _metrics(without_spl)])}", out)
 
 
 def fig7_tsne(features: dict[int, Path], selection: Path, classes: tuple[str, ...], out: str | Path,
-              synthetic: bool, seed: int = 0) -> None:
+              metrics: dict, seed: int = 0) -> None:
     """t-SNE of the NDFs of two classes at two paces; samples excluded at that pace are circled."""
     sel = pd.read_csv(selection)
     fig, axes = plt.subplots(1, len(features), figsize=(5.4 * len(features), 4.8), squeeze=False)
@@ -144,17 +148,33 @@ def fig7_tsne(features: dict[int, Path], selection: Path, classes: tuple[str, ..
         ax.set_xlabel("t-SNE 1")
         ax.set_ylabel("t-SNE 2")
         ax.legend(fontsize=8)
-    fig.suptitle(f"Fig. 7: NDFs of {' and '.join(classes)} during SPL — {_tag(synthetic)}")
+    fig.suptitle(f"Fig. 7: NDFs of {' and '.join(classes)} during SPL — {_tag([metrics])}")
+    _save(fig, out)
+
+
+def not_reached(metrics: dict, what: str, out: str | Path) -> None:
+    """A bounded run's stand-in for a figure it never reached (train.max_steps stopped it first):
+    a panel that says so, never a figure drawn from other data."""
+    fig, ax = plt.subplots(figsize=(7.2, 2.4))
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"Not drawn: {what}.\n{DATASET_NAMES[metrics['dataset']]}, {metrics['variant']}, "
+            f"stopped after {metrics['max_steps']} optimiser step(s).", ha="center", va="center", fontsize=10,
+            wrap=True)
+    fig.suptitle(_tag([metrics]), fontsize=10)
     _save(fig, out)
 
 
 def fig8_excluded(run: Path, data_dir: Path, out: str | Path, per_pace: int = 6, seed: int = 0) -> None:
     """Randomly chosen samples excluded at each pace before the last, with label and loss;
     each row names its pace's epochs (after the warm-up, which scores nothing)."""
-    data = load_prepared(data_dir)
-    spans = pace_spans(run)
+    m = _metrics(run)
     sel = pd.read_csv(Path(run) / "spl_selection.csv", keep_default_na=False)
     paces = sorted(p for p in sel["pace"].unique() if not sel[sel["pace"] == p]["selected"].all())
+    if not paces and m.get("max_steps"):
+        not_reached(m, "Fig. 8 shows the samples SPL excluded at each pace, and the run scored no pace", out)
+        return
+    data = load_prepared(data_dir)
+    spans = pace_spans(run)
     index = data.manifest.set_index("sample_id")["target_index"]
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(max(1, len(paces)), per_pace, figsize=(1.6 * per_pace, 1.9 * max(1, len(paces))),
@@ -171,8 +191,7 @@ def fig8_excluded(run: Path, data_dir: Path, out: str | Path, per_pace: int = 6,
             first, last = spans.get(pace, (0, 0))
             row[0].text(-0.15, 0.5, f"pace {pace}\nepochs {first}-{last}", transform=row[0].transAxes, rotation=90,
                         va="center", ha="right", fontsize=8)
-    m = _metrics(run)
     warm = f", after {spans[0][1]} warm-up epoch(s)" if 0 in spans else ""
     fig.suptitle(f"Fig. 8: excluded samples (label, loss){warm}, {DATASET_NAMES[m['dataset']]} — "
-                 f"{_tag(m['synthetic'])}", fontsize=10)
+                 f"{_tag([m])}", fontsize=10)
     _save(fig, out)

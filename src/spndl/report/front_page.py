@@ -55,7 +55,9 @@ def front_page(this: Results, record: dict, snapshot: Results | None) -> str:
              f"``{record['source']}``; runs in ``runs/{name}``, tables in ``results/{name}/tables``)."
              + (" Its numbers come from SYNTHETIC data (``spndl synth``), not from the real datasets: they show the "
                 "implementation at work, and the paper's numbers beside them are not comparable."
-                if synthetic else " Its numbers come from the real datasets."), "",
+                if synthetic else " Its numbers come from the real datasets.")
+             + (f" **{this.bound}**: its runs stopped at that bound, so its numbers test the pipeline, not the "
+                "method." if this.bound else ""), "",
              f"**Its claims** ({this.data} data): the paired difference in accuracy points, better minus worse, "
              "with its 95% interval and number of runs; the verdict uses Holm's adjusted p (Claims in the side "
              "bar has p, the Bayesian test and the steps).", "",

@@ -285,6 +285,14 @@ def write_curves(curves: pd.DataFrame, out: Path) -> None:
 FOLD_CURVES = "curves_per_fold.csv"
 
 
+def bound_note(bounds) -> str:
+    """A rehearsal's work bound (train.max_steps of its runs) as every figure states it; '' where
+    no run had one (None or NaN)."""
+    bounds = [int(b) for b in bounds if b is not None and not pd.isna(b)]
+    return (f"REHEARSAL, NOT A RESULT: at most {max(bounds)} optimiser step(s) per run (train.max_steps)"
+            if bounds else "")
+
+
 def fold_curves(per_fold: pd.DataFrame) -> pd.DataFrame:
     """Every run's history in one long table: series (dataset/variant), run (fold and seed),
     epoch, pace, whether a new pace starts there, train loss and test accuracy (the per-fold
@@ -299,6 +307,9 @@ def fold_curves(per_fold: pd.DataFrame) -> pd.DataFrame:
                                   "synthetic": bool(r.synthetic),
                                   "epoch": h["epoch"], "pace": h["pace"], "pace_start": starts.astype(int),
                                   "train_loss": h["train_loss"], "test_accuracy": h["test_accuracy"]}))
+        bound = getattr(r, "max_steps", None)
+        if bound is not None and not pd.isna(bound):  # a rehearsal's, stated by the figure
+            rows[-1]["max_steps"] = int(bound)
     return pd.concat(rows, ignore_index=True)
 
 

@@ -39,6 +39,10 @@ class SynthSize:
     oulu_frames: tuple[int, int]
     raf_train: dict[str, int]
     raf_test: dict[str, int]
+    # The written labels keep exactly the listed counts per class: a mislabelled sample then
+    # shows another expression than the one written (the paper's size, which `spndl check-data`
+    # holds to the real datasets' per-class counts). Otherwise the written label is the one changed.
+    written_exact: bool = False
 
 
 def _scaled(counts: dict[str, int], total: int) -> dict[str, int]:
@@ -63,7 +67,7 @@ SIZES: dict[str, SynthSize] = {
                         _scaled(_RAF["train_per_class"], 720), _scaled(_RAF["test_per_class"], 180)),
     # The real datasets' counts (docs/real-data.md), for checking readers at scale.
     "paper": SynthSize(123, dict(_CK), 118, 593 - 327, (10, 18), 80, (8, 14),
-                       dict(_RAF["train_per_class"]), dict(_RAF["test_per_class"])),
+                       dict(_RAF["train_per_class"]), dict(_RAF["test_per_class"]), written_exact=True),
 }
 
 FRAME_SIZES = [(490, 640)] * 6 + [(480, 640)] * 3 + [(480, 720)]
@@ -78,6 +82,17 @@ _DATASET_CODE = {"ckplus": 1, "oulu": 2, "rafdb": 3}
 
 def _rng(seed: int, dataset: str, *index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, _DATASET_CODE[dataset], *index]))
+
+
+def _other(label: str, classes: list[str], rng: np.random.Generator) -> str:
+    """One of the six other expressions, uniformly."""
+    return classes[(classes.index(label) + 1 + rng.integers(6)) % 7]
+
+
+def _shown(written: str, classes: list[str], rate: float, rng: np.random.Generator) -> str:
+    """Under SynthSize.written_exact, the expression a sample shows: another than its written
+    label at ``rate`` (its own stream, drawn before rendering)."""
+    return _other(written, classes, rng) if rng.random() < rate else written
 
 
 def _peak(rng: np.random.Generator) -> float:
@@ -168,6 +183,9 @@ def write_ckplus(root: Path, size: SynthSize, seed: int, truth: list[dict]) -> N
         subj = f"S{sid:03d}"
         for qi, (expr, is_labelled) in enumerate(seqs, start=1):
             qrng = _rng(seed, "ckplus", 2, si, qi)
+            written = expr
+            if is_labelled and size.written_exact:
+                expr = _shown(written, CKPLUS_CLASSES, MISLABEL_RATE, _rng(seed, "ckplus", 3, si, qi))
             seq = f"{qi:03d}"
             n = int(qrng.integers(size.ck_frames[0], size.ck_frames[1] + 1))
             pose = Pose(w / 2 + qrng.uniform(-40, 40), 235 + qrng.uniform(-20, 20),
@@ -182,10 +200,9 @@ def write_ckplus(root: Path, size: SynthSize, seed: int, truth: list[dict]) -> N
                 lm.write_text("".join(f"   {x:.7e}   {y:.7e}\n" for x, y in pts))
             emo_dir = root / "Emotion" / subj / seq
             emo_dir.mkdir(parents=True, exist_ok=True)  # CK+ keeps empty folders for unlabelled ones
-            written = expr
             if is_labelled:
-                if qrng.random() < MISLABEL_RATE:
-                    written = CKPLUS_CLASSES[(CKPLUS_CLASSES.index(expr) + 1 + qrng.integers(6)) % 7]
+                if not size.written_exact and qrng.random() < MISLABEL_RATE:
+                    written = _other(expr, CKPLUS_CLASSES, qrng)
                 stem = f"{subj}_{seq}_{n:08d}"
                 (emo_dir / f"{stem}_emotion.txt").write_text(f"   {CKPLUS_CODE[written]:.7e}\n")
             truth.append({"dataset": "ckplus", "subject": subj, "sequence": f"{subj}/{seq}",
@@ -232,6 +249,9 @@ def write_rafdb(root: Path, size: SynthSize, seed: int, truth: list[dict]) -> No
         _rng(seed, "rafdb", 0, width).shuffle(labels)
         for i, expr in enumerate(labels, start=1):
             irng = _rng(seed, "rafdb", 1, width, i)
+            written = expr
+            if size.written_exact:
+                expr = _shown(written, RAFDB_CLASSES, RAF_MISLABEL_RATE, _rng(seed, "rafdb", 3, width, i))
             idt = sample_identity(irng)
             inten = 0.0 if expr == "neutral" else irng.uniform(0.3, 1.0)
             pose = Pose(50 + irng.normal(0, 1.5), 47 + irng.normal(0, 1.5), irng.uniform(31, 36),
@@ -253,9 +273,8 @@ def write_rafdb(root: Path, size: SynthSize, seed: int, truth: list[dict]) -> No
             if tag:
                 orig, _ = _degrade(orig, orng, opose)
             _write_image(base / "Image" / "original" / f"{name}.jpg", finish(orig, orng))
-            written = expr
-            if irng.random() < RAF_MISLABEL_RATE:
-                written = RAFDB_CLASSES[(RAFDB_CLASSES.index(expr) + 1 + irng.integers(6)) % 7]
+            if not size.written_exact and irng.random() < RAF_MISLABEL_RATE:
+                written = _other(expr, RAFDB_CLASSES, irng)
             lines.append(f"{name}.jpg {RAFDB_CODE[written]}\n")
             truth.append({"dataset": "rafdb", "subject": name, "sequence": "", "image": f"{name}.jpg",
                           "true_label": expr, "written_label": written,
