@@ -38,13 +38,13 @@ CONFIGFILES = ["workflow/real-data.yaml", "workflow/rehearsal.yaml"]
 SUBMIT_HOST_LIMIT = (60.0, 2048.0)  # seconds, MB: more than either belongs on a compute node
 
 
-def requests(profile: str, configfiles: list[str]) -> dict[str, dict]:
+def requests(profile: str, configfiles: list[str], directory: Path) -> dict[str, dict]:
     """Per rule: whether it is a localrule, its threads and resources (its first job) in a forced
     dry run under ``profile``."""
-    extra = ["workflow/profiles/slurm/cluster.yaml"] if profile.endswith("slurm") else []
-    r = subprocess.run([sys.executable, "-m", "snakemake", "--profile", profile, "--configfile", *extra,
-                        *configfiles, "--dry-run", "--forceall", "--nolock"], capture_output=True, text=True,
-                       cwd=REPO)
+    extra = [str(REPO / "workflow/profiles/slurm/cluster.yaml")] if profile.endswith("slurm") else []
+    r = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
+                        str(directory), "--profile", str(REPO / profile), "--configfile", *extra, *configfiles,
+                        "--dry-run", "--forceall", "--nolock"], capture_output=True, text=True, cwd=REPO)
     if r.returncode != 0:
         raise SystemExit(f"snakemake --dry-run under {profile} failed:\n{(r.stdout + r.stderr)[-2000:]}")
     out: dict[str, dict] = {}
@@ -68,7 +68,7 @@ def submit_host_rules(configfiles: list[str]) -> set[str]:
     block = re.search(r"^localrules:\n((?:[ \t]+\w+,?\n)+)", (REPO / "Snakefile").read_text(), re.M)
     rules = set(re.findall(r"\w+", block.group(1))) if block else set()
     on_host = ["acquire"]
-    for f in ["params.yaml", "workflow/profiles/slurm/cluster.yaml", *configfiles]:
+    for f in ["params.yaml", "workflow/profiles/slurm/cluster.yaml", *configfiles]:  # REPO / absolute = absolute
         on_host = ((yaml.safe_load((REPO / f).read_text()) or {}).get("compute") or {}).get("on_submit_host", on_host)
     return rules | set(on_host)
 
@@ -98,7 +98,7 @@ def wall_time(log_dir: Path) -> str:
 def disk(path: Path) -> int:
     """Bytes on disk (allocated blocks) under ``path``, links not followed."""
     total = 0
-    for root, dirs, files in os.walk(path):
+    for root, _, files in os.walk(path):
         for f in files:
             try:
                 total += os.lstat(os.path.join(root, f)).st_blocks * 512
@@ -112,8 +112,10 @@ def main() -> None:
     ap.add_argument("--configfile", nargs="+", default=CONFIGFILES)
     ap.add_argument("--name", default="rehearsal", help="the configuration's name (runs/NAME, results/NAME)")
     ap.add_argument("--data-dir", default="rehearsal/data", help="its data.dir")
+    ap.add_argument("--directory", default=str(REPO), help="where the workflow ran (snakemake --directory)")
     a = ap.parse_args()
-    os.chdir(REPO)
+    a.configfile = [str(Path(f).resolve()) for f in a.configfile]
+    os.chdir(a.directory)
     dlog = a.data_dir.replace("/", "_")
     bench = Path("logs/benchmarks")
     paths = [p for p in bench.rglob("*.tsv")
@@ -123,8 +125,8 @@ def main() -> None:
         raise SystemExit(f"no benchmark files of {a.name} under {bench}: run the rehearsal first")
     jobs = job_times(paths, bench)
     jobs["stage"] = [stage(r, j) for r, j in zip(jobs["rule"], jobs["job"])]
-    default = requests("workflow/profiles/default", a.configfile)
-    slurm = requests("workflow/profiles/slurm", a.configfile)
+    default = requests("workflow/profiles/default", a.configfile, Path.cwd())
+    slurm = requests("workflow/profiles/slurm", a.configfile, Path.cwd())
     for rule in submit_host_rules(a.configfile):
         slurm.setdefault(rule, {})["local"] = True
     rows = []

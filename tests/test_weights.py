@@ -69,3 +69,50 @@ def test_imagenet_without_cache_or_network_names_the_cache_file(hub_dir, monkeyp
     monkeypatch.setattr(torch.hub, "urlopen", offline)  # never download in a test
     with pytest.raises(WeightsError, match=r"resnet18-f37072fd.pth is not in the torch cache and downloading"):
         init_weights(SPNDLNet(7, "none"), "imagenet")
+
+
+def test_a_wo_neutral_run_starts_from_its_own_msceleb_file_and_says_so(prepared, tmp_path):
+    """model.weights_wo_neutral (section 3.2: eq. 8's two backbones from MS-Celeb-1M): a file in the
+    field's common layout ({'state_dict': ...}, `module.` prefixes, a face-identity fc head) starts
+    the w/o-neutral run only; its metrics.json, model card and Table 3's provenance name it and its
+    sha256, while the baseline keeps model.weights."""
+    import hashlib
+    import json
+
+    import pandas as pd
+
+    from spndl.config import load_config
+    from spndl.report.tables import provenance
+    from spndl.training.train import train
+
+    state = {f"module.{k}": v for k, v in _reference_state().items() if not k.startswith("fc.")}
+    state["module.fc.weight"] = torch.zeros(8631, 512)
+    state["module.fc.bias"] = torch.zeros(8631)
+    path = tmp_path / "resnet18_msceleb.pth"
+    torch.save({"state_dict": state}, path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    cfg = load_config([], ["data.size=32", "train.epochs=3", "train.batch_size=16", "spl.paces=2", "spl.step=0.5",
+                              f"model.weights_wo_neutral={path}"])
+    rows = []
+    for variant in ("baseline", "spndl_wo_neutral"):
+        out = tmp_path / variant
+        m = train(prepared["rafdb"][1], variant, None, out, cfg, log=lambda _: None)
+        rows.append({**m, "run": str(out)})
+    base, wo = rows
+    assert (wo["weights"], wo["weights_sha256"]) == (str(path), sha)
+    assert (base["weights"], base["weights_sha256"]) == ("none", "")
+    assert f"Starting weights: {path} (sha256 {sha})." in (tmp_path / "spndl_wo_neutral/MODEL_CARD.md").read_text()
+    # What set_up loads for each variant: both of eq. 8's backbones from the file, the others from model.weights.
+    from spndl.weights import weights_for
+
+    model = SPNDLNet(7, "learned")
+    init_weights(model, weights_for(cfg.to_dict()["model"], "learned"))
+    for backbone in (model.backbone, model.neutral_backbone):
+        torch.testing.assert_close(backbone.conv1.weight, state["module.conv1.weight"])
+    assert weights_for(cfg.to_dict()["model"], "neutral") == "none"
+    per_fold = pd.DataFrame([{k: r[k] for k in ("dataset", "variant", "fold", "seed", "synthetic", "data_checksum",
+                                                "n_folds", "image_size", "epochs", "weights", "weights_sha256",
+                                                "numerics", "run")} for r in rows])
+    note = provenance(per_fold, "rafdb")
+    assert f"{path} (sha256 {sha}) for spndl_wo_neutral" in note and "none for baseline" in note, note
+    assert json.loads((tmp_path / "spndl_wo_neutral/metrics.json").read_text())["weights"] == str(path)

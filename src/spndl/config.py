@@ -40,6 +40,9 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     weights: str = "none"     # none (offline default) | imagenet | path to an MS-Celeb-1M checkpoint
+    # The w/o-neutral variants' own (eq. 8): section 3.2 fine-tunes both of their backbones from a
+    # ResNet-18 trained on MS-Celeb-1M, section 4.2 gives ImageNet for the rest. null: ``weights``.
+    weights_wo_neutral: str | None = None
 
 
 @dataclass
@@ -289,6 +292,8 @@ def validate(cfg: Config) -> None:
     _check(cfg.data.size is None or cfg.data.size >= 16, "data.size", cfg.data.size,
            "at least 16 px (ResNet-18 halves the input five times), or null for the prepared size")
     _check(bool(cfg.model.weights), "model.weights", cfg.model.weights, "none, imagenet or a file path")
+    _check(cfg.model.weights_wo_neutral is None or bool(cfg.model.weights_wo_neutral), "model.weights_wo_neutral",
+           cfg.model.weights_wo_neutral, "none, imagenet, a file path, or null for model.weights")
     _check(t.epochs is None or t.epochs >= 1, "train.epochs", t.epochs,
            "an integer >= 1, or null for the paper's for the dataset")
     _check(t.batch_size >= 2, "train.batch_size", t.batch_size, "an integer >= 2 (BatchNorm needs two samples)")

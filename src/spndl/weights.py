@@ -69,6 +69,14 @@ def backbone_state(spec: str) -> tuple[dict | None, str]:
     return state, digest
 
 
+def weights_for(model: dict, reference_mode: str) -> str:
+    """The starting weights of a variant (``model``: the settings' model section): its
+    ``weights_wo_neutral`` for the two learned backbones of eq. 8 (section 3.2: MS-Celeb-1M) where
+    set, its ``weights`` otherwise."""
+    own = model.get("weights_wo_neutral")
+    return own if reference_mode == "learned" and own is not None else model["weights"]
+
+
 def init_weights(model: SPNDLNet, spec: str) -> str:
     """Load ``spec`` into the model's backbone(s); returns the weight file's sha256 ('' for none)."""
     state, digest = backbone_state(spec)

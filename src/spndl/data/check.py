@@ -133,7 +133,8 @@ def format_report(r: CheckReport, max_anomalies: int = 200) -> str:
     """The report as text: counts beside the paper's, the verdict, then every anomaly with its path."""
     lines = [f"check-data {r.dataset} at {r.root} (images: {r.images})"]
     if r.synthetic:
-        lines.append("SYNTHETIC data (SYNTHETIC.txt): the paper's counts do not apply; they are shown for reference.")
+        lines.append("SYNTHETIC data (SYNTHETIC.txt): compared with the paper's counts all the same; a difference "
+                     "does not stop it.")
     keys = list(dict.fromkeys([*r.counts, *r.expected]))
     width = max(len(k) for k in keys)
     lines.append(f"  {'':{width}s} {'found':>8s} {'paper':>8s}")

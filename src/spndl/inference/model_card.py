@@ -33,7 +33,8 @@ def model_card(metrics: dict, settings: dict, run: Path) -> str:
         f"**Model.** {_WHAT[mode]}" + (", trained with class-wise self-paced learning (eqs. 9-12)" if spl else "")
         + f"; {len(metrics['classes'])} classes: {', '.join(metrics['classes'])}. "
         f"Input: a {metrics['image_size']} px face crop, RGB scaled to [0, 1] and normalised with the ImageNet "
-        "mean and std. Starting weights: " + str(metrics.get("weights")) + ".",
+        "mean and std. Starting weights: " + str(metrics.get("weights"))
+        + (f" (sha256 {metrics['weights_sha256']})" if metrics.get("weights_sha256") else "") + ".",
         "",
         "**Data.** " + ("The embedded SYNTHETIC face dataset (drawn faces, not photos of people): these numbers "
                         "say nothing about real faces. " if synthetic else "")

@@ -79,6 +79,18 @@ def summarise(per_fold: pd.DataFrame) -> pd.DataFrame:
     return out.assign(ci_low=out["mean"] - half, ci_high=out["mean"] + half)
 
 
+def weights_note(d: pd.DataFrame) -> str:
+    """The starting weights of a dataset's rows, each with its file's sha256; where variants differ
+    (model.weights_wo_neutral), which variants started from which."""
+    sha = d["weights_sha256"].fillna("").astype(str) if "weights_sha256" in d else pd.Series("", index=d.index)
+    kinds = {}
+    for w, h, v in zip(d["weights"], sha, d["variant"]):
+        kinds.setdefault(f"{w} (sha256 {h})" if h else str(w), []).append(v)
+    if len(kinds) == 1:
+        return next(iter(kinds))
+    return "; ".join(f"{k} for {', '.join(dict.fromkeys(vs))}" for k, vs in sorted(kinds.items()))
+
+
 def provenance(per_fold: pd.DataFrame, dataset: str) -> str:
     d = per_fold[per_fold["dataset"] == dataset]
     if d.empty:
@@ -96,7 +108,7 @@ def provenance(per_fold: pd.DataFrame, dataset: str) -> str:
                  "batches per run (train.max_steps). " if len(bound) else "")
     return (f"{rehearsal}Computed on {what}; {int(d['image_size'].iloc[0])} px, {int(d['epochs'].max())} epochs, "
             f"{split}, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, "
-            f"weights: {', '.join(sorted(set(d['weights'])))}; numerics: {'; '.join(sorted(set(d['numerics'])))}. "
+            f"weights: {weights_note(d)}; numerics: {'; '.join(sorted(set(d['numerics'])))}. "
             "Accuracy is the last epoch's.")
 
 

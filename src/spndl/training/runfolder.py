@@ -33,6 +33,8 @@ from spndl.inference.model_card import model_card
 from spndl.runtime.numerics import describe
 from spndl.provenance import code_version
 from spndl.training.runlock import LOCK
+from spndl.variants import VARIANTS
+from spndl.weights import weights_for
 
 RUN_FILES = ("checkpoint.pt", "history.csv", "spl_selection.csv", "predictions.csv", "metrics.json", "config.yaml",
              "MODEL_CARD.md")
@@ -247,7 +249,8 @@ class RunFolder:
             "data_checksum": settings["data_checksum"],
             "image_size": int(image_size),
             "n_folds": data.info.get("n_folds"),
-            "weights": settings["config"]["model"]["weights"],
+            # The variant's own (model.weights_wo_neutral for eq. 8's two backbones, spndl.weights).
+            "weights": weights_for(settings["config"]["model"], VARIANTS[settings["variant"]][0]),
             "weights_sha256": settings["weights_sha256"],
             "numerics": self.numerics,
         }

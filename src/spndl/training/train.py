@@ -37,7 +37,7 @@ from spndl.seeding import generator, stream_seed
 from spndl.spl import SPLSchedule, epoch_plan, select_easy
 from spndl.training.stopwatch import Stopwatch
 from spndl.variants import VARIANTS
-from spndl.weights import init_weights
+from spndl.weights import init_weights, weights_for
 
 __all__ = ["DivergedError", "RunError", "train", "train_epoch"]
 
@@ -97,7 +97,7 @@ class Job:
     g_aug: torch.Generator
     sample_ids: np.ndarray      # of the training part, for spl_selection.csv
     train_labels: np.ndarray
-    weights: dict               # init_weights' record of the starting weights
+    weights: str                # the starting weights' sha256 ('' for none), from init_weights
     determinism: dict           # the flags set_determinism gave torch, for the run's record
     fold_key: int               # the fold (-1 for a split), in every seeded stream
 
@@ -112,7 +112,7 @@ def set_up(data: Prepared, variant: str, fold: int | None, cfg: Config, device: 
     reference_mode = VARIANTS[variant][0]
     torch.manual_seed(stream_seed(cfg.seed, fold_key, "init"))
     model = SPNDLNet(len(data.classes), reference_mode)
-    weights = init_weights(model, cfg.model.weights)
+    weights = init_weights(model, weights_for(cfg.to_dict()["model"], reference_mode))
     if not gpu_path(device) and cfg.train.cpu_isa in FIXED_GEMM:
         install_kernels(model)
     model.to(device)
