@@ -1,4 +1,11 @@
-"""The ``spndl`` command: thin argument parsing over the package's functions."""
+"""spndl: Self-Paced Neutral Expression-Disentangled Learning (SPNDL) for facial expression
+recognition, and the steps of the pipeline that reproduces its Tables 1-4 and Figures 4-8.
+
+The whole pipeline runs with 'snakemake --profile workflow/profiles/default' (or 'dvc repro');
+each command here is one of its steps, or a tool for its runs and results (synthetic data,
+acquisition and checks of the licensed datasets, training, tables, figures, prediction, export).
+Every command: docs/pipeline.md, Commands; every option: spndl COMMAND --help.
+"""
 
 from __future__ import annotations
 
