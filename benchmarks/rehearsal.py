@@ -45,6 +45,9 @@ def requests(profile: str, configfiles: list[str], directory: Path) -> dict[str,
     r = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
                         str(directory), "--profile", str(REPO / profile), "--configfile", *extra, *configfiles,
                         "--dry-run", "--forceall", "--nolock"], capture_output=True, text=True, cwd=REPO)
+    if r.returncode != 0 and "invalid choice: 'slurm'" in r.stderr:
+        print(f"(no requests under {profile}: its executor plugin is the slurm extra, pip install -e '.[slurm]')")
+        return {}
     if r.returncode != 0:
         raise SystemExit(f"snakemake --dry-run under {profile} failed:\n{(r.stdout + r.stderr)[-2000:]}")
     out: dict[str, dict] = {}
@@ -142,10 +145,10 @@ def main() -> None:
             flags.append("heavy for the submit host")
         rows.append({"stage": name, "jobs": len(g), "wall s (median)": round(g["seconds"].median(), 1),
                      "wall s (max)": round(longest, 1), "peak RSS GB (max)": round(peak / 1024, 2),
-                     "default: threads, mem_mb": f"{d.get('threads', '?')}, {d.get('mem_mb', 'none')}",
+                     "default: threads, mem_mb": f"{d.get('threads', 1)}, {d.get('mem_mb', 'none')}",
                      "slurm: where, cpus, mem_mb, runtime": (
                          "submit host" if s.get("local") else
-                         f"job, {s.get('cpus_per_task', s.get('threads', '?'))}, {s.get('mem_mb', 'partition default')}"
+                         f"job, {s.get('cpus_per_task', s.get('threads', 1))}, {s.get('mem_mb', 'partition default')}"
                          f", {s.get('runtime', 'partition default')}"),
                      "flag": "; ".join(flags)})
     table = pd.DataFrame(rows)
@@ -155,7 +158,7 @@ def main() -> None:
           f"{jobs.loc[jobs['rule'] == 'train', 'seconds'].sum() / 60:.1f} job-minutes "
           f"({(jobs['rule'] == 'train').sum()} jobs)")
     print(f"wall time: {wall_time(Path('.snakemake/log'))}")
-    for report in sorted(Path(a.data_dir, "checks").glob("*/*.json")):
+    for report in sorted(p for p in Path(a.data_dir, "checks").glob("*/*.json") if not p.name.startswith(".")):
         r = json.loads(report.read_text())
         verdict = "counts match the paper" if not r["deviations"] else f"{len(r['deviations'])} deviation(s): " \
             + "; ".join(r["deviations"][:4])

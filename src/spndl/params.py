@@ -126,7 +126,8 @@ def gpu_per_job(params: dict, gpus_dir: str = NVIDIA_GPUS) -> int:
 
 # What a job asks a cluster for where its preset's `jobs` does not say: minutes, MB, CPUs.
 JOB_DEFAULTS = {"train": {"runtime_min": 30, "mem_mb": 4000, "cpus": 1},
-                "prepare": {"runtime_min": 30, "mem_mb": 4000, "cpus": 1}}
+                "prepare": {"runtime_min": 30, "mem_mb": 4000, "cpus": 1},
+                "figures": {"runtime_min": 30, "mem_mb": 4000, "cpus": 1}}
 
 
 def job_resources(params: dict, rule: str, attempt: int = 1) -> dict:

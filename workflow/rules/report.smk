@@ -59,6 +59,10 @@ rule fig7:
     params:
         paces=" ".join(map(str, config["figures"]["tsne_paces"])),
         classes=" ".join(config["figures"]["tsne_classes"]),
+    threads: job_resources(config, "figures")["cpus_per_task"]
+    resources:
+        runtime=lambda wc, attempt: job_resources(config, "figures", attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_resources(config, "figures", attempt)["mem_mb"],
     shell:
         "spndl figure 7 --run {input.metrics} --data {input.data} --paces {params.paces} "
         "--classes {params.classes} --out {output.fig} --features-dir {output.features} > {log} 2>&1"
@@ -74,6 +78,10 @@ rule fig8:
         f"{BENCH}/fig8/{NAME}.tsv",
     log:
         f"logs/figures/{NAME}/fig8.log",
+    threads: job_resources(config, "figures")["cpus_per_task"]
+    resources:
+        runtime=lambda wc, attempt: job_resources(config, "figures", attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_resources(config, "figures", attempt)["mem_mb"],
     shell:
         "spndl figure 8 --run {input.metrics} --data {input.data} --out {output} > {log} 2>&1"
 
