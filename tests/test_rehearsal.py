@@ -73,7 +73,7 @@ def test_a_reduced_rehearsal_runs_from_the_archives_to_bounded_tables(tmp_path):
         assert m["max_steps"] == 2 and "not a result" in m["rehearsal"] and m["synthetic"]
         assert m["image_size"] == 224
     tables = wd / "results/rehearsal/tables"
-    for name in ("table1.md", "table3.md", "table4.md", "claims.md"):
+    for name in ("table1.md", "table4.md", "claims.md"):  # CK+ only: Table 3 (RAF-DB) says "not run"
         text = (tables / name).read_text()
         assert "REHEARSAL, NOT A RESULT" in text and "SYNTHETIC" in text, name
     assert "REHEARSAL, NOT A RESULT" in (wd / "results/rehearsal/report/front.rst").read_text()
