@@ -44,7 +44,8 @@ def test_reproduced_numbers_are_the_fold_means_beside_the_papers(runs, tmp_path)
     assert spndl["paper"] == 99.69 and spndl["source"] == "reproduced"
     assert np.isclose(spndl["reproduced_mean"], accs[("ckplus", "spndl")].mean() * 100)
     assert np.isclose(spndl["reproduced_std"], accs[("ckplus", "spndl")].std(ddof=1) * 100)
-    assert np.isclose(spndl["difference"], spndl["reproduced_mean"] - 99.69)
+    # Synthetic accuracy minus the paper's real-data number would compare unlike things.
+    assert pd.isna(spndl["difference"]) and t1.loc[t1["source"] == "reproduced", "difference"].isna().all()
     a = accs[("ckplus", "spndl")] * 100
     half = stats.t.ppf(0.975, 2) * a.std(ddof=1) / np.sqrt(3)
     assert np.allclose([spndl["reproduced_ci_low"], spndl["reproduced_ci_high"]], [a.mean() - half, a.mean() + half])
@@ -53,6 +54,8 @@ def test_reproduced_numbers_are_the_fold_means_beside_the_papers(runs, tmp_path)
     assert quoted["reproduced_mean"].isna().all()
     md = (tmp_path / "t/table1.md").read_text()
     assert "SYNTHETIC data" in md and "32 px, 12 epochs, folds 0, 1, 2 of 10, seed 0," in md
+    assert "| not comparable | 3 |" in md and "SYNTHETIC accuracy is not comparable" in md
+    assert "not comparable" in (tmp_path / "t/table4.md").read_text()
     assert md.index("paper vs reproduced") < md.index("Reported in the paper")
     t4 = pd.read_csv(tmp_path / "t/table4.csv")
     assert t4["variant"].tolist() == ["baseline", "spl", "ndf", "spndl"]
@@ -154,3 +157,19 @@ def test_runs_are_paired_by_fold_and_seed(tmp_path):
     # Differences 2, 4, 6, 8 points: the run of seed 2 has no baseline to pair with.
     assert ndf["n_runs"] == 4 and np.isclose(ndf["reproduced_difference"], 5.0)
     assert "seeds 0, 1, 2" in (tmp_path / "t/table1.md").read_text()
+
+
+def test_real_runs_keep_their_difference_from_the_paper(runs, tmp_path):
+    """On real data the paper's number and the reproduced one measure the same thing: the
+    Difference column stays, in Tables 1-3 and in Table 4."""
+    dirs, accs = runs
+    for d in dirs:
+        m = json.loads((d / "metrics.json").read_text())
+        (d / "metrics.json").write_text(json.dumps({**m, "synthetic": False}))
+    write_tables(dirs, tmp_path / "t")
+    t1 = pd.read_csv(tmp_path / "t/table1.csv")
+    spndl = t1[t1["method"] == "SPNDL"].iloc[0]
+    assert np.isclose(spndl["difference"], spndl["reproduced_mean"] - 99.69)
+    assert "not comparable" not in (tmp_path / "t/table1.md").read_text()
+    t4 = pd.read_csv(tmp_path / "t/table4.csv")
+    assert np.isclose(t4.loc[1, "oulu_difference"], t4.loc[1, "oulu_reproduced_mean"] - t4.loc[1, "oulu_paper"])

@@ -142,7 +142,21 @@ def _fmt(x, nd=2, sign=False):
     return "" if pd.isna(x) else f"{x:{'+' if sign else ''}.{nd}f}"
 
 
-def paper_table(name: str, summary: pd.DataFrame) -> pd.DataFrame:
+def _diff(x) -> str:
+    """A reproduced row's difference from the paper, or why it has none (synthetic data)."""
+    return _fmt(x, sign=True) or NOT_COMPARABLE
+
+
+NOT_COMPARABLE = "not comparable"   # a difference between synthetic and real-data accuracy
+
+
+def synthetic_datasets(per_fold: pd.DataFrame) -> set[str]:
+    """The datasets whose runs are all on synthetic data: their accuracy minus the paper's
+    real-data number means nothing, so the tables give no such difference."""
+    return {ds for ds, g in per_fold.groupby("dataset") if g["synthetic"].all()}
+
+
+def paper_table(name: str, summary: pd.DataFrame, synthetic: set[str] = frozenset()) -> pd.DataFrame:
     spec = TABLES[name]
     rows = []
     for method, setting, value, ref, variant in spec["rows"]:
@@ -157,12 +171,14 @@ def paper_table(name: str, summary: pd.DataFrame) -> pd.DataFrame:
             s = summary.loc[key]
             row.update(source="reproduced", reproduced_mean=s["mean"], reproduced_std=s["std"],
                        reproduced_ci_low=s["ci_low"], reproduced_ci_high=s["ci_high"],
-                       difference=s["mean"] - value, runs=int(s["runs"]))
+                       difference=None if spec["dataset"] in synthetic else s["mean"] - value,
+                       runs=int(s["runs"]))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def ablation_table(summary: pd.DataFrame, per_fold: pd.DataFrame | None = None) -> pd.DataFrame:
+def ablation_table(summary: pd.DataFrame, per_fold: pd.DataFrame | None = None,
+                   synthetic: set[str] = frozenset()) -> pd.DataFrame:
     """Table 4: the paper's and the reproduced accuracy of each row, and (given the runs) each
     row's paired difference to the baseline with its 95% interval and p (claims.compare)."""
     rows = []
@@ -176,7 +192,7 @@ def ablation_table(summary: pd.DataFrame, per_fold: pd.DataFrame | None = None) 
             row[f"{ds}_paper"] = paper[ds]
             row[f"{ds}_reproduced_mean"] = None if s is None else s["mean"]
             row[f"{ds}_reproduced_std"] = None if s is None else s["std"]
-            row[f"{ds}_difference"] = None if s is None else s["mean"] - paper[ds]
+            row[f"{ds}_difference"] = None if s is None or ds in synthetic else s["mean"] - paper[ds]
             vs = compare(per_fold, ds, variant, "baseline") if per_fold is not None and variant != "baseline" else None
             row[f"{ds}_vs_baseline"] = None if vs is None else vs["reproduced_difference"]
             row[f"{ds}_vs_baseline_ci_low"] = None if vs is None else vs["ci_low"]
@@ -212,7 +228,7 @@ def _md_paper(title, df, notes) -> str:
               "| Method | Setting | Paper | Reproduced (mean ± std) | 95% interval | Difference | Runs |",
               "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     lines += [f"| {r.method} | {r.setting} | {r.paper:.2f} | {r.reproduced_mean:.2f} ± {r.reproduced_std:.2f} | "
-              f"{_interval(r.reproduced_ci_low, r.reproduced_ci_high)} | {r.difference:+.2f} | {int(r.runs)} |"
+              f"{_interval(r.reproduced_ci_low, r.reproduced_ci_high)} | {_diff(r.difference)} | {int(r.runs)} |"
               for r in rep.itertuples()] or ["| (no runs) | | | | | | |"]
     other = df[df["source"] != "reproduced"]
     lines += ["", "## Reported in the paper (other methods, quoted, not recomputed)", "",
@@ -226,7 +242,7 @@ def _tex_paper(title, df, notes) -> str:
            r"Method & Setting & Paper & Reproduced & Diff. \\", r"\midrule"]
     for r in df[df["source"] == "reproduced"].itertuples():
         out.append(f"{r.method} & {r.setting} & {r.paper:.2f} & ${r.reproduced_mean:.2f} \\pm {r.reproduced_std:.2f}$ "
-                   f"& {r.difference:+.2f} \\\\")
+                   f"& {_fmt(r.difference, sign=True) or 'n/c'} \\\\")
     out += [r"\midrule", r"\multicolumn{5}{l}{\emph{Reported in the paper, not recomputed}} \\"]
     for r in df[df["source"] != "reproduced"].itertuples():
         out.append(f"{r.method} {r.reference} & {r.setting} & {r.paper:.2f} & -- & -- \\\\")
@@ -246,7 +262,8 @@ def _md_ablation(df, notes) -> str:
              "", head, "| --- | --- |" + " ---: | ---: | ---: | ---: |" * len(ds)]
     for r in df.to_dict("records"):
         cells = [f"{r[f'{d}_paper']:.2f} | {_fmt(r[f'{d}_reproduced_mean'])} ± {_fmt(r[f'{d}_reproduced_std'])} | "
-                 f"{_fmt(r[f'{d}_difference'], sign=True)} | {_vs(r, d)}" for d in ds]
+                 f"{_diff(r[f'{d}_difference']) if not pd.isna(r[f'{d}_reproduced_mean']) else ''} | {_vs(r, d)}"
+                 for d in ds]
         lines.append(f"| {r['NDFs']} | {r['SPL']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -341,6 +358,7 @@ def write_tables(run_dirs: list[str | Path], out: str | Path, metrics_out: str |
     with output_file(out / "per_fold.csv") as tmp:
         per_fold.drop(columns=["run", *unbounded]).to_csv(tmp, index=False)
     summary = summarise(per_fold)
+    synthetic = synthetic_datasets(per_fold)
     write_headline(summary, metrics_out / "headline.json")
     curves = fold_curves(per_fold)  # each run's history.csv, read once for both files
     write_curves(curves, metrics_out)
@@ -348,11 +366,13 @@ def write_tables(run_dirs: list[str | Path], out: str | Path, metrics_out: str |
         curves.to_csv(tmp, index=False)
     tables = {}
     for name, spec in TABLES.items():
-        df = paper_table(name, summary)
+        df = paper_table(name, summary, synthetic)
         notes = [provenance(per_fold, spec["dataset"]),
                  *([deviating[spec["dataset"]]] if spec["dataset"] in deviating else []),
                  "Std is over the runs (n-1); the 95% interval is the t interval of the mean. Difference = "
-                 "reproduced mean - paper; whether a difference between methods holds is in claims.md."]
+                 "reproduced mean - paper" + (", given only for real data: SYNTHETIC accuracy is not comparable "
+                                              "with the paper's" if spec["dataset"] in synthetic else "")
+                 + "; whether a difference between methods holds is in claims.md."]
         tables[name] = df
         with output_file(out / f"{name}.csv") as tmp:
             df.to_csv(tmp, index=False)
@@ -372,10 +392,13 @@ def write_tables(run_dirs: list[str | Path], out: str | Path, metrics_out: str |
         claims.to_csv(tmp, index=False)
     notes = [provenance(per_fold, d) for d in sorted(set(claims["dataset"]))]
     write_output_text(out / "claims.md", claims_markdown(claims, notes + [deviating[d] for d in sorted(deviating)]))
-    df = ablation_table(summary, per_fold)
+    df = ablation_table(summary, per_fold, synthetic)
     tables["table4"] = df
     notes = [provenance(per_fold, d) for d in ABLATION_DATASETS] + [deviating[d] for d in ABLATION_DATASETS
                                                                      if d in deviating]
+    if synthetic & set(ABLATION_DATASETS):
+        notes.append("'diff.': reproduced mean - paper, given only for real data: SYNTHETIC accuracy is not "
+                     "comparable with the paper's.")
     with output_file(out / "table4.csv") as tmp:
         df.to_csv(tmp, index=False)
     write_output_text(out / "table4.md", _md_ablation(df, notes))
