@@ -256,7 +256,8 @@ def _md_ablation(df, notes) -> str:
                                           f"{DATASET_NAMES[d]} vs baseline [95%], p" for d in ds) + " |"
     lines = ["# Table 4: ablation of NDFs and SPL, accuracy (%)", "", *notes,
              "'vs baseline': the paired difference to the baseline over the runs both share, its 95% interval "
-             f"and the corrected resampled t-test's p (from {MIN_RUNS} paired runs; claims.md has the verdicts); "
+             f"and the corrected resampled t-test's p (given where at least {MIN_RUNS} runs pair up; claims.md has the "
+             "verdicts); "
              "'N% of its steps': the row's optimiser updates as a share of the baseline's (SPL's early paces "
              "train on part of the samples).",
              "", head, "| --- | --- |" + " ---: | ---: | ---: | ---: |" * len(ds)]
