@@ -56,7 +56,28 @@ CLAIMS = [
 ]
 COLUMNS = ["claim", "dataset", "better", "worse", "source", "paper_difference", "reproduced_difference",
            "ci_low", "ci_high", "p_value", "p_holm", "p_sign_flip", "test", "n_runs", "steps_ratio", "verdict",
-           "rope", "p_better", "p_equivalent", "p_worse", "bayes_verdict"]
+           "rope", "p_better", "p_equivalent", "p_worse", "bayes_verdict", "budget"]
+
+
+def budget(per_fold: pd.DataFrame, dataset: str, variants: tuple[str, ...]) -> str:
+    """The training budget behind a comparison: image size, epochs and, where a variant uses SPL,
+    how its epochs fall into the warm-up and the paces (read from a run's history.csv). A verdict
+    holds under this budget only (docs/results.md: one epoch per pace is not the paper's)."""
+    from spndl.variants import VARIANTS
+
+    d = per_fold[(per_fold["dataset"] == dataset) & per_fold["variant"].isin(variants)]
+    if d.empty or not {"image_size", "epochs"} <= set(d.columns):
+        return ""  # a table of accuracies alone (built by hand): no budget to state
+    text = f"{int(d['image_size'].max())} px, {int(d['epochs'].max())} epochs"
+    spl = d[[VARIANTS[v][1] for v in d["variant"]]] if len(d) else d
+    if len(spl) and "run" in spl:
+        h = pd.read_csv(Path(spl["run"].iloc[0]) / "history.csv")
+        per_pace = h[h["pace"] > 0].groupby("pace").size()
+        warm = int((h["pace"] == 0).sum())
+        paces = (f"{per_pace.iloc[0]} per pace" if per_pace.nunique() == 1
+                 else f"{per_pace.min()}-{per_pace.max()} per pace")
+        text += f" ({warm} warm-up, {paces})" if warm else f" ({paces})"
+    return text
 
 
 def paper_accuracy(dataset: str, variant: str) -> float:
@@ -161,7 +182,7 @@ def claims_table(per_fold: pd.DataFrame) -> pd.DataFrame:
         paper = paper_accuracy(ds, better) - paper_accuracy(ds, worse)
         rows.append({"claim": text, "dataset": ds, "better": better, "worse": worse, "source": where,
                      "paper_difference": paper, "rope": np.nan, "p_better": np.nan, "p_equivalent": np.nan,
-                     "p_worse": np.nan, **got})
+                     "p_worse": np.nan, **got, "budget": budget(per_fold, ds, (better, worse))})
     table = pd.DataFrame(rows, columns=COLUMNS)
     for _ds, family in table.groupby("dataset", sort=False):
         table.loc[family.index, "p_holm"] = holm(family["p_value"].to_numpy(float))
@@ -199,15 +220,15 @@ def claims_markdown(table: pd.DataFrame, notes: list[str]) -> str:
              "p: the test's, then Holm-adjusted over the dataset's claims (the verdict's). "
              f"P(better / equivalent / worse): the Bayesian correlated t-test, ROPE +-{ROPE:g} point.", "",
              "| Claim | Dataset | Paper | Reproduced [95% interval] | p (Holm) | Test | Runs | Steps | Verdict "
-             "| P(better / equivalent / worse) | Bayesian verdict |",
-             "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: | --- |"]
+             "| P(better / equivalent / worse) | Bayesian verdict | Budget |",
+             "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: | --- | --- |"]
     for r in table.itertuples():
         interval = f" [{_num(r.ci_low, True)}, {_num(r.ci_high, True)}]" if not pd.isna(r.ci_low) else ""
         p = "too few runs to test" if r.verdict == "too few runs" else f"{r.p_value:.3g} ({r.p_holm:.3g})"
         lines.append(f"| {r.claim} ({r.better} > {r.worse}; {r.source}) | {r.dataset} | "
                      f"{_num(r.paper_difference, True) or 'no number'} | {_num(r.reproduced_difference, True)}"
                      f"{interval} | {p} | {r.test} | {r.n_runs} | {_steps(r.steps_ratio)} | **{r.verdict}** | "
-                     f"{_probs(r)} | {r.bayes_verdict} |")
+                     f"{_probs(r)} | {r.bayes_verdict} | {r.budget} |")
     lines += ["", "Verdicts:", *[f"- **{k}**: {v}." for k, v in VERDICTS.items()], "",
               f"Bayesian verdicts: **better**, **practically equivalent** or **worse** where that probability "
               f"exceeds {BAYES_DECIDES:g}, **undecided** otherwise; none on a single split (RAF-DB).", "",

@@ -350,9 +350,18 @@ def _signed(x) -> str:
     return "" if pd.isna(x) else f"{x:+.1f}"
 
 
-def claims_summary(claims: pd.DataFrame) -> list[list[str]]:
+def _budget_note(r, notes: pd.DataFrame | None) -> str:
+    """A measured change of this verdict under another budget (the snapshot's budget_notes.csv)."""
+    if notes is None:
+        return ""
+    hit = notes[(notes["dataset"] == r.dataset) & (notes["better"] == r.better) & (notes["worse"] == r.worse)]
+    return "".join(f" ({n})" for n in hit["note"])
+
+
+def claims_summary(claims: pd.DataFrame, notes: pd.DataFrame | None = None) -> list[list[str]]:
     """The published claims as rows of text: claim, dataset, the paper's and the reproduced
-    difference (with its interval), p and Holm's p, the Bayesian probabilities, both verdicts."""
+    difference (with its interval), p and Holm's p, the Bayesian probabilities, both verdicts
+    (with what ``notes`` measured of the verdict under another budget) and the budget."""
     rows = []
     for r in claims.itertuples():
         interval = "" if pd.isna(r.ci_low) else f" [{_signed(r.ci_low)}, {_signed(r.ci_high)}]"
@@ -360,24 +369,26 @@ def claims_summary(claims: pd.DataFrame) -> list[list[str]]:
         p = "" if pd.isna(r.p_value) else (f"{r.p_value:.2g} ({r.p_holm:.2g})")
         rows.append([f"{r.claim} ({r.better} > {r.worse})", _title(r.dataset),
                      _signed(r.paper_difference) or "none", f"{_signed(r.reproduced_difference)}{interval}",
-                     p, probs, r.verdict, r.bayes_verdict if isinstance(r.bayes_verdict, str) else ""])
+                     p, probs, r.verdict + _budget_note(r, notes),
+                     r.bayes_verdict if isinstance(r.bayes_verdict, str) else "", str(getattr(r, "budget", ""))])
     return rows
 
 
 SUMMARY_HEADER = ["Claim", "Dataset", "Paper", "Synthetic [95% interval]", "p (Holm)",
-                  "P(better / equivalent / worse)", "Verdict", "Bayesian verdict"]
+                  "P(better / equivalent / worse)", "Verdict", "Bayesian verdict", "Budget"]
+BUDGET_NOTES = "budget_notes.csv"   # a snapshot's measured changes of a verdict under another budget
 
 
-def claims_summary_markdown(claims: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(SUMMARY_HEADER) + " |", "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |"]
-    lines += ["| " + " | ".join(row) + " |" for row in claims_summary(claims)]
+def claims_summary_markdown(claims: pd.DataFrame, notes: pd.DataFrame | None = None) -> str:
+    lines = ["| " + " | ".join(SUMMARY_HEADER) + " |", "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- |"]
+    lines += ["| " + " | ".join(row) + " |" for row in claims_summary(claims, notes)]
     return "\n".join(lines) + "\n"
 
 
-def claims_summary_rst(claims: pd.DataFrame) -> str:
+def claims_summary_rst(claims: pd.DataFrame, notes: pd.DataFrame | None = None) -> str:
     """The same rows as an RST list-table (the HTML report's front page)."""
     lines = [".. list-table::", "   :header-rows: 1", ""]
-    for row in [SUMMARY_HEADER, *claims_summary(claims)]:
+    for row in [SUMMARY_HEADER, *claims_summary(claims, notes)]:
         cells = [c.replace("*", "\\*") or "-" for c in row]
         lines += [f"   * - {cells[0]}", *[f"     - {c}" for c in cells[1:]]]
     return "\n".join(lines) + "\n"
@@ -392,7 +403,8 @@ def _markers(path: Path) -> tuple[str, str]:
 def summary_block(snapshot: Path, path: Path) -> str:
     """What lies between ``path``'s markers: the snapshot's claims, in ``path``'s format."""
     claims = pd.read_csv(snapshot / TABLES / "claims.csv")
-    return claims_summary_rst(claims) if path.suffix == ".rst" else claims_summary_markdown(claims)
+    notes = pd.read_csv(snapshot / BUDGET_NOTES) if (snapshot / BUDGET_NOTES).is_file() else None
+    return claims_summary_rst(claims, notes) if path.suffix == ".rst" else claims_summary_markdown(claims, notes)
 
 
 def current_block(path: Path) -> str:
