@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from spndl.configuration import data_log_key
 from spndl.report.job_times import job_times
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,7 +120,7 @@ def main() -> None:
     a = ap.parse_args()
     a.configfile = [str(Path(f).resolve()) for f in a.configfile]
     os.chdir(a.directory)
-    dlog = a.data_dir.replace("/", "_")
+    dlog = data_log_key(a.data_dir).rstrip("/")
     bench = Path("logs/benchmarks")
     paths = [p for p in bench.rglob("*.tsv")
              if f"/{a.name}/" in f"/{p}" or f"/{a.name}.tsv" in f"/{p}" or f"/{dlog}/" in f"/{p}"
@@ -164,17 +165,13 @@ def main() -> None:
             + "; ".join(r["deviations"][:4])
         print(f"check-data {r['dataset']}: {verdict} ({len(r['anomalies'])} anomalies; {report})")
     print("\ndisk used (allocated):")
-    folders = [Path("rehearsal").joinpath(p) for p in sorted(os.listdir("rehearsal"))] if Path("rehearsal").is_dir() \
-        else []
+    # rehearsal/'s folders (the data folder by its parts, below), then the data, runs and results.
+    folders = [p for p in sorted(Path("rehearsal").glob("*")) if p.is_dir() and p != Path(a.data_dir)]
     folders += [Path(a.data_dir, sub) for sub in ("raw", "checks", "prepared")]
     folders += [Path("runs", a.name), Path("results", a.name)]
     total = 0
     for f in folders:
-        if f == Path(a.data_dir):
-            continue
         size = disk(f) if f.exists() else 0
-        if f.parent == Path("rehearsal") and f.name == Path(a.data_dir).name:
-            continue  # counted below, by part
         total += size
         print(f"  {str(f):42s} {size / 2**30:7.2f} GiB")
     print(f"  {'total':42s} {total / 2**30:7.2f} GiB")

@@ -62,6 +62,13 @@ def synth_key(params: dict) -> str:
     return f"synthetic-{synth_size(params)}-seed{params['data']['synth_seed']}"
 
 
+def data_log_key(data_dir: str) -> str:
+    """The sub-folder of logs/<rule>/ and logs/benchmarks/<rule>/ that holds the data rules' files of
+    ``data.dir``: none for the default ``data``, else its path with '_' for '/' (the rehearsal's
+    rehearsal/data: rehearsal_data/), so that two data folders' logs never overwrite each other."""
+    return "" if data_dir == "data" else "_".join(Path(data_dir).parts) + "/"
+
+
 def images(params: dict, dataset: str) -> str:
     return params["data"]["images"].get(dataset) or next(iter(DATASETS[dataset].images))
 

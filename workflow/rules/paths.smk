@@ -45,7 +45,7 @@ onstart:
 # data.dir (default data) holds them; the rehearsal's (workflow/rehearsal.yaml) are kept apart
 # from a user's real data, which have the same keys.
 DATA = config["data"].get("dir", "data")
-DLOG = "" if DATA == "data" else "_".join(DATA.split(os.sep)) + os.sep   # their logs' and benchmarks' sub-folder
+DLOG = configuration.data_log_key(DATA)   # their logs' and benchmarks' sub-folder
 SYNTH = f"{DATA}/raw/{configuration.synth_key(config)}"
 SYNTH_BENCH = f"logs/benchmarks/synth/{configuration.synth_key(config)}.tsv"
 RAW = f"{DATA}/raw/{{dataset}}"                 # a real dataset's tree, as `spndl acquire` unpacked it

@@ -69,7 +69,7 @@ def budget(per_fold: pd.DataFrame, dataset: str, variants: tuple[str, ...]) -> s
     if d.empty or not {"image_size", "epochs"} <= set(d.columns):
         return ""  # a table of accuracies alone (built by hand): no budget to state
     text = f"{int(d['image_size'].max())} px, {int(d['epochs'].max())} epochs"
-    spl = d[[VARIANTS[v][1] for v in d["variant"]]] if len(d) else d
+    spl = d[[VARIANTS[v][1] for v in d["variant"]]]
     if len(spl) and "run" in spl:
         h = pd.read_csv(Path(spl["run"].iloc[0]) / "history.csv")
         per_pace = h[h["pace"] > 0].groupby("pace").size()

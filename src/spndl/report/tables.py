@@ -103,9 +103,8 @@ def provenance(per_fold: pd.DataFrame, dataset: str) -> str:
     split = (f"folds {', '.join(map(str, folds))} of {int(d['n_folds'].iloc[0])}" if folds
              else "the official train/test split")
     seeds = sorted(set(d["seed"].astype(int)))
-    bound = d["max_steps"].dropna() if "max_steps" in d else d["run"].iloc[:0]
-    rehearsal = (f"REHEARSAL, NOT A RESULT: at most {int(bound.max())} optimiser steps and as many evaluation "
-                 "batches per run (train.max_steps). " if len(bound) else "")
+    bound = bound_note(d["max_steps"]) if "max_steps" in d else ""
+    rehearsal = f"{bound}, and as many evaluation batches. " if bound else ""
     return (f"{rehearsal}Computed on {what}; {int(d['image_size'].iloc[0])} px, {int(d['epochs'].max())} epochs, "
             f"{split}, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, "
             f"weights: {weights_note(d)}; numerics: {'; '.join(sorted(set(d['numerics'])))}. "

@@ -10,6 +10,7 @@ checkpoint and ends with the same numbers as an uninterrupted run.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -112,7 +113,7 @@ def set_up(data: Prepared, variant: str, fold: int | None, cfg: Config, device: 
     reference_mode = VARIANTS[variant][0]
     torch.manual_seed(stream_seed(cfg.seed, fold_key, "init"))
     model = SPNDLNet(len(data.classes), reference_mode)
-    weights = init_weights(model, weights_for(cfg.to_dict()["model"], reference_mode))
+    weights = init_weights(model, weights_for(dataclasses.asdict(cfg.model), reference_mode))
     if not gpu_path(device) and cfg.train.cpu_isa in FIXED_GEMM:
         install_kernels(model)
     model.to(device)
