@@ -63,6 +63,7 @@ rule fig7:
     resources:
         runtime=lambda wc, attempt: job_resources(config, "figures", attempt)["runtime"],
         mem_mb=lambda wc, attempt: job_resources(config, "figures", attempt)["mem_mb"],
+        cpus_per_task=job_resources(config, "figures")["cpus_per_task"],
     shell:
         "spndl figure 7 --run {input.metrics} --data {input.data} --paces {params.paces} "
         "--classes {params.classes} --out {output.fig} --features-dir {output.features} > {log} 2>&1"
@@ -82,6 +83,7 @@ rule fig8:
     resources:
         runtime=lambda wc, attempt: job_resources(config, "figures", attempt)["runtime"],
         mem_mb=lambda wc, attempt: job_resources(config, "figures", attempt)["mem_mb"],
+        cpus_per_task=job_resources(config, "figures")["cpus_per_task"],
     shell:
         "spndl figure 8 --run {input.metrics} --data {input.data} --out {output} > {log} 2>&1"
 
