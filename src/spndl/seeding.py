@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-STREAMS = {"init": 0, "order": 1, "augment": 2, "pairing": 3, "ties": 4}
+STREAMS = {"init": 0, "order": 1, "augment": 2, "pairing": 3, "ties": 4, "score": 5}
 
 
 def stream_seed(seed: int, fold: int, stream: str, *index: int) -> int:

@@ -23,6 +23,8 @@ Two choices the paper leaves open (docs/method.md, "Deviations from the paper"):
   warm-up equally (earlier paces take the remainder), a list gives them as they
   are (e.g. a last pace of one epoch, to match Fig. 6's reading that all
   RAF-DB samples are in at epoch 150 of 150).
+- ``scorer`` (default eval): which face of a BatchNorm model scores the samples
+  (spndl.training.scoring).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+SCORERS = ("eval", "refresh_bn", "batch")  # spl.scorer: how a pace is scored (spndl.training.scoring)
+
 
 @dataclass
 class SPLSchedule:
@@ -40,6 +44,7 @@ class SPLSchedule:
     paces: int = 6       # 0.5, 0.6, ..., 1.0
     warmup_epochs: int = 1             # epochs on all samples before pace 1 is scored (module docstring)
     pace_epochs: tuple[int, ...] = ()  # epochs of each pace; empty: the rest divided equally
+    scorer: str = "eval"               # how the current model scores a pace (spndl.training.scoring)
 
     def __post_init__(self):
         # Each setting is named, since the config checks report these messages as they are.
@@ -55,6 +60,8 @@ class SPLSchedule:
         if self.pace_epochs and (len(self.pace_epochs) != self.paces or min(self.pace_epochs) < 1):
             raise ValueError(f"spl.pace_epochs: {list(self.pace_epochs)} is invalid; expected {self.paces} "
                              "integers >= 1 (one per pace), or [] for an equal split")
+        if self.scorer not in SCORERS:
+            raise ValueError(f"spl.scorer: {self.scorer!r} is invalid; expected one of {', '.join(SCORERS)}")
         if self.fraction(self.paces) < 1.0:
             raise ValueError(f"spl: the schedule {self} never reaches all samples: the last pace keeps "
                              f"{self.fraction(self.paces):.2f}")

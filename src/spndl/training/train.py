@@ -33,6 +33,7 @@ from spndl.model import SPNDLNet
 from spndl.training import collector, runlock
 from spndl.runtime.kernels import install as install_kernels
 from spndl.runtime.numerics import FIXED_GEMM, NumericsError, adam_fused, apply as apply_numerics
+from spndl.training.scoring import score
 from spndl.training.runfolder import RunError, RunFolder, check_run_folder, run_settings
 from spndl.seeding import generator, stream_seed
 from spndl.spl import SPLSchedule, epoch_plan, select_easy
@@ -142,7 +143,8 @@ def select_pace(job: Job, cfg: Config, use_spl: bool, fraction: float, pace: int
     if use_spl:
         scored = job.train_part if cfg.train.max_steps is None else head(
             job.train_part, cfg.train.max_steps * cfg.train.eval_batch_size)
-        part = predict(job.model, job.batches, scored, cfg.train.eval_batch_size, cfg.train.amp)[0].numpy()
+        part = score(job.model, job.batches, scored, cfg.spl.scorer, stream_seed(cfg.seed, job.fold_key, "score", pace),
+                     cfg.train.batch_size, cfg.train.eval_batch_size, cfg.train.amp)
         if not np.isfinite(part).all():
             raise _diverged(out, f"the SPL losses at the start of pace {pace} (epoch {epoch}) are not finite", cfg)
         # A rehearsal scores its first samples only (train.max_steps); the rest count as hardest.
