@@ -64,3 +64,6 @@ def test_the_front_page_opens_with_this_configuration_and_labels_the_snapshot():
         body.index("**Tables 1-4 against the paper**") < body.index("**The published snapshot's claims**")
     html = publish_parts(body, writer="html", settings_overrides={"report_level": 2, "halt_level": 2})["html_body"]
     assert html.count("<table") == 3 and "mine [95%] (runs)" in html and "Snapshot [95%] (runs)" in html
+    # Each verdict stands beside the training budget it holds under, in both claims tables.
+    assert html.count(">Budget</th>") == 2 and body.count(" epochs") >= 2 * len(snap.claims)
+    assert all(b in body for b in snap.claims["budget"])

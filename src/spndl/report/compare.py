@@ -103,9 +103,11 @@ def claim_rows(this: Results, other: Results | None = None) -> pd.DataFrame:
     difference, interval, runs and verdict."""
     keys = ["claim", "dataset", "better", "worse"]
     keep = ["reproduced_difference", "ci_low", "ci_high", "n_runs", "verdict"]
+    keep += ["budget"] if "budget" in this.claims.columns else []  # tables written before it had none
     t = this.claims[keys + ["paper_difference"] + keep].rename(columns={k: f"this_{k}" for k in keep})
     if other is not None:
-        o = other.claims[keys + keep].rename(columns={k: f"other_{k}" for k in keep})
+        o = other.claims[keys + [k for k in keep if k in other.claims.columns]]
+        o = o.rename(columns={k: f"other_{k}" for k in keep})
         t = t.merge(o, on=keys, how="left")
     return t
 

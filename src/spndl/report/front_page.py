@@ -42,8 +42,13 @@ def _claims(r: Results) -> list[list[str]]:
         paper = "none" if pd.isna(c["paper_difference"]) else f"{c['paper_difference']:+.1f}"
         rows.append([f"{c['claim']} ({c['better']} > {c['worse']})", DATASETS[c["dataset"]].title, paper,
                      with_interval(c["this_reproduced_difference"], c["this_ci_low"], c["this_ci_high"],
-                                   c["this_n_runs"], sign=True), c["this_verdict"]])
+                                   c["this_n_runs"], sign=True), c["this_verdict"],
+                     _text(c.get("this_budget"))])  # a verdict holds under its budget (docs/results.md)
     return rows
+
+
+def _text(x) -> str:
+    return "" if x is None or pd.isna(x) else str(x)
 
 
 def front_page(this: Results, record: dict, snapshot: Results | None) -> str:
@@ -61,8 +66,8 @@ def front_page(this: Results, record: dict, snapshot: Results | None) -> str:
              f"**Its claims** ({this.data} data): the paired difference in accuracy points, better minus worse, "
              "with its 95% interval and number of runs; the verdict uses Holm's adjusted p (Claims in the side "
              "bar has p, the Bayesian test and the steps).", "",
-             list_table(["Claim", "Dataset", "Paper", f"{name} [95%] (runs)", "Verdict"], _claims(this),
-                        [40, 12, 8, 24, 16]), "",
+             list_table(["Claim", "Dataset", "Paper", f"{name} [95%] (runs)", "Verdict", "Budget"], _claims(this),
+                        [34, 10, 7, 21, 14, 14]), "",
              "**Tables 1-4 against the paper**: accuracy (%), the mean over runs with its 95% interval and "
              "number of runs" + (", beside the published snapshot's (SYNTHETIC data)." if snapshot else "."), ""]
     header = ["Table", "Dataset", "Row", "Paper", f"{name} ({this.data})"]
@@ -79,8 +84,8 @@ def front_page(this: Results, record: dict, snapshot: Results | None) -> str:
         parts += [f"**The published snapshot's claims** (``results/{snapshot.label}``, not this run): computed on "
                   "SYNTHETIC data by preset ``synthetic_full``, checkable with ``spndl verify "
                   f"results/{snapshot.label}``; the same columns as above.", "",
-                  list_table(["Claim", "Dataset", "Paper", "Snapshot [95%] (runs)", "Verdict"],
-                             _claims(snapshot), [40, 12, 8, 24, 16]), ""]
+                  list_table(["Claim", "Dataset", "Paper", "Snapshot [95%] (runs)", "Verdict", "Budget"],
+                             _claims(snapshot), [34, 10, 7, 21, 14, 14]), ""]
     parts += ["Per-fold learning curves are under Figures; ``spndl compare results/NAME --with results/OTHER`` "
               "sets two configurations side by side.", ""]
     # Snakemake renders the page as a Jinja template: nothing in the tables is template syntax.
