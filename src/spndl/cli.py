@@ -10,6 +10,7 @@ Every command: docs/pipeline.md, Commands; every option: spndl COMMAND --help.
 from __future__ import annotations
 
 import argparse
+import re
 import json
 import os
 import sys
@@ -35,6 +36,18 @@ def _positive(kind):
         return value
     parse.__name__ = kind.__name__
     return parse
+
+
+def _seed(text: str) -> int:
+    """An argparse type: a seed of 0..2^32-1 in ASCII digits (int() also takes '²' and '-1')."""
+    from spndl.config import SEED_MAX
+
+    if not re.fullmatch(r"[0-9]{1,10}", text) or int(text) > SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer 0..{SEED_MAX}")
+    return int(text)
+
+
+_seed.__name__ = "seed"
 
 
 def cmd_synth(a):
@@ -278,7 +291,7 @@ IMAGES_HELP = ("which images: ckplus original (landmark crop); oulu original (fa
 def _synth_parser(sub) -> None:
     s = sub.add_parser("synth", help="write the synthetic datasets in the real on-disk layouts")
     s.add_argument("--out", required=True)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--size", default="small", choices=["tiny", "small", "medium", "paper"])
     s.add_argument("--datasets", nargs="+", default=SYNTHETIC, choices=SYNTHETIC)
     s.add_argument("--archives", metavar="DIR", help="also write each dataset as its owners ship it (CK+'s three "
@@ -322,7 +335,7 @@ def _prepare_parser(sub) -> None:
     s.add_argument("--size", type=int, default=224, help="face crop size in pixels (paper: 224)")
     s.add_argument("--fold-rule", default="modulo", choices=["modulo", "stratified"])
     s.add_argument("--folds", type=int, default=10)
-    s.add_argument("--seed", type=int, default=0, help="for the stratified fold rule")
+    s.add_argument("--seed", type=_seed, default=0, help="for the stratified fold rule")
     s.add_argument("--images", help=IMAGES_HELP)
     s.set_defaults(func=cmd_prepare)
 

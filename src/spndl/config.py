@@ -140,7 +140,16 @@ def _number(value: Any, where: str) -> float:
     raise ConfigError(f"{where}: expected a number, got {value!r}")
 
 
-def _coerce(value: Any, current: Any, where: str) -> Any:
+def _item(value: Any, kind: type, where: str) -> Any:
+    """One element of a list setting, of its declared type (a list of names holds names only)."""
+    if kind is float:
+        return _number(value, where)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(f"{where}: expected {'a name' if kind is str else 'an integer'}, got {value!r}")
+    return value
+
+
+def _coerce(value: Any, current: Any, where: str, hint: Any = None) -> Any:
     if isinstance(current, bool):
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
@@ -148,9 +157,10 @@ def _coerce(value: Any, current: Any, where: str) -> Any:
     if isinstance(current, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
-        if current and isinstance(current[0], float):
-            return tuple(_number(v, f"{where}[{i}]") for i, v in enumerate(value))
-        return tuple(value)
+        kind = (typing.get_args(hint) or (None,))[0]
+        if kind is None and current:
+            kind = type(current[0])
+        return tuple(value) if kind is None else tuple(_item(v, kind, f"{where}[{i}]") for i, v in enumerate(value))
     if isinstance(current, float):
         return _number(value, where)
     if isinstance(current, int) and isinstance(value, bool):
@@ -187,7 +197,8 @@ def _apply(obj, updates: dict, prefix: str, source: str):
             if value is None and type(None) not in typing.get_args(typing.get_type_hints(type(obj))[key]):
                 # null only for the settings that have it (train.epochs: the paper's)
                 raise ConfigError(f"{where}: null is invalid; expected a value like {current!r}")
-            setattr(obj, key, None if value is None else _coerce(value, _like(obj, key, current), where))
+            hint = typing.get_type_hints(type(obj))[key]
+            setattr(obj, key, None if value is None else _coerce(value, _like(obj, key, current), where, hint))
 
 
 def config_from_dict(data: dict, source: str = "stored settings") -> Config:
@@ -281,12 +292,15 @@ def _check(ok: bool, key: str, value: Any, want: str) -> None:
         raise ConfigError(f"{key}: {value!r} is invalid; expected {want}")
 
 
+SEED_MAX = 2**32 - 1   # numpy's SeedSequence takes more, but torch's generators and the records' readers not
+
+
 def validate(cfg: Config) -> None:
     """Ranges and names of every setting, so that a bad value is refused where it is parsed,
     not met as a traceback (or a silently wrong run) later."""
     t, a = cfg.train, cfg.augment
     finite = math.isfinite
-    _check(cfg.seed >= 0, "seed", cfg.seed, "an integer >= 0")
+    _check(0 <= cfg.seed <= SEED_MAX, "seed", cfg.seed, f"an integer 0..{SEED_MAX}")
     _check(cfg.data.reference in ("own", "other_subject"), "data.reference", cfg.data.reference,
            "own or other_subject")
     _check(cfg.data.size is None or cfg.data.size >= 16, "data.size", cfg.data.size,

@@ -198,6 +198,37 @@ def output_file(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
         entries[path.name] = path.stat().st_size
 
 
+@contextlib.contextmanager
+def output_files(force: bool = False) -> Iterator[Callable[[str | os.PathLike, Callable[[Path], None]], None]]:
+    """Several output files, whole or not at all: ``stage(path, write)`` checks ``path`` like
+    ``output_file`` and has ``write`` fill a temporary file beside it; every one is renamed into
+    place only when the block ends without an error, so a failure half-way (a bad input found
+    late, a full disk) leaves the old files as they were and no new one."""
+    staged: list[tuple[Path, Path]] = []
+
+    def stage(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+        path = Path(path)
+        check_output_file(path, force)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        staged.append((path, Path(tmp)))
+        with naming_write_failures(path):
+            write(Path(tmp))
+
+    try:
+        yield stage
+        for path, tmp in staged:
+            os.chmod(tmp, 0o666 & ~current_umask())
+            os.replace(tmp, path)
+        for path, _ in staged:
+            with _locked_record(path.parent) as entries:
+                entries[path.name] = path.stat().st_size
+    finally:
+        for _, tmp in staged:
+            tmp.unlink(missing_ok=True)
+
+
 def write_output_text(path: str | os.PathLike, text: str, force: bool = False) -> None:
     with output_file(path, force) as tmp:
         tmp.write_text(text)

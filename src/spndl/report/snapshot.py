@@ -32,6 +32,7 @@ import yaml
 from spndl.data.records import DataError
 from spndl.data.registry import DATASETS
 from spndl.ownership import atomic_dir
+from spndl.report.runkey import dataset_name, parse_run_path, run_key
 
 RECORDS = ("config.yaml", "metrics.json", "history.csv", "predictions.csv", "spl_selection.csv")
 MANIFEST = "MANIFEST.sha256"
@@ -44,10 +45,10 @@ class VerifyError(DataError):
     pass
 
 
-def run_folder(row) -> str:
-    """A per_fold.csv row's run folder, relative: DATASET/VARIANT/foldK|split/seedN."""
-    fold = "split" if pd.isna(row["fold"]) else f"fold{int(row['fold'])}"
-    return f"{row['dataset']}/{row['variant']}/{fold}/seed{int(row['seed'])}"
+def run_folder(row, where: str) -> str:
+    """A per_fold.csv row's run folder, relative: DATASET/VARIANT/foldK|split/seedN, from
+    fields checked first (spndl.report.runkey: ``where`` names the file)."""
+    return run_key(row["dataset"], row["variant"], row["fold"], row["seed"], where).path
 
 
 def _is_snapshot(path: Path) -> bool:
@@ -78,8 +79,8 @@ def rebuild_tables(snapshot: Path, out: Path) -> None:
     from spndl.report.tables import write_tables
 
     meta = json.loads((snapshot / "snapshot.json").read_text())
-    runs = [snapshot / "runs" / r for r in meta["runs"]]
-    datasets = meta["datasets"]
+    runs = [snapshot / "runs" / parse_run_path(r, str(snapshot / "snapshot.json")).path for r in meta["runs"]]
+    datasets = [dataset_name(d, str(snapshot / "snapshot.json")) for d in meta["datasets"]]
     write_tables(runs, out / TABLES, out / METRICS,
                  checks=[snapshot / "data" / d / "check.json" for d in datasets],
                  prepared=[snapshot / "data" / d for d in datasets])
@@ -134,8 +135,10 @@ def publish(project: str | Path, out: str | Path, meta: dict, params: dict, figu
 
     project, out = Path(project), Path(out)
     config_name = configuration.name(params)
-    per_fold = pd.read_csv(project / "results" / config_name / TABLES / "per_fold.csv")
-    runs = [run_folder(r) for _, r in per_fold.iterrows()]
+    per_fold_csv = project / "results" / config_name / TABLES / "per_fold.csv"
+    per_fold = pd.read_csv(per_fold_csv, dtype={"dataset": str, "variant": str}, keep_default_na=False,
+                           na_values={"fold": [""]})
+    runs = [run_folder(r, str(per_fold_csv)) for _, r in per_fold.iterrows()]
     with atomic_dir(out, _is_snapshot, "a published snapshot (spndl publish)") as tmp:
         for r in runs:
             src, dst = project / "runs" / config_name / r, tmp / "runs" / r
@@ -146,7 +149,7 @@ def publish(project: str | Path, out: str | Path, meta: dict, params: dict, figu
                 elif name != "spl_selection.csv":
                     raise DataError(f"{src / name}: missing; the run is not finished")
         for d in meta["datasets"]:
-            (tmp / "data" / d).mkdir(parents=True)
+            (tmp / "data" / dataset_name(d, "the params' datasets")).mkdir(parents=True)
             key = configuration.prepared_key(params, d)
             shutil.copy2(project / "data" / "checks" / key / f"{d}.json", tmp / "data" / d / "check.json")
             shutil.copy2(project / "data" / "prepared" / key / d / "dataset.json", tmp / "data" / d / "dataset.json")
@@ -289,12 +292,22 @@ def retrain(snapshot: str | Path, run: str, work: str | Path | None = None,
         raise VerifyError(f"{snapshot}: not a snapshot of spndl publish (no snapshot.json)")
     meta = json.loads((snapshot / "snapshot.json").read_text())
     run = normalise_run(run)
+    try:  # a folder name, never a path out of the snapshot
+        run = parse_run_path(run, "--retrain").path
+    except DataError as e:
+        raise VerifyError(str(e)) from None
     if run not in meta["runs"]:
         raise VerifyError(f"{snapshot}: no run {run!r}; the runs are DATASET/VARIANT/FOLD/seedN, "
                           f"e.g. {meta['runs'][0]}")
     committed = snapshot / "runs" / run
     record = yaml.safe_load((committed / "config.yaml").read_text())
-    dataset, variant, fold = record["dataset"], record["variant"], record["fold"]
+    try:
+        key = run_key(record["dataset"], record["variant"], record["fold"], record["config"]["seed"],
+                      str(committed / "config.yaml"))
+    except (DataError, KeyError, TypeError) as e:
+        raise VerifyError(str(e) if isinstance(e, DataError) else
+                          f"{committed / 'config.yaml'}: not a run record of spndl train (no field {e})") from None
+    dataset, variant, fold = key.dataset, key.variant, key.fold
     with tempfile.TemporaryDirectory(prefix="spndl-retrain-") as tmp:
         work = Path(work or tmp)
         _claim_work_folder(work)

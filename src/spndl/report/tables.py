@@ -17,8 +17,9 @@ from scipy import stats
 
 from spndl.data.records import DataError
 from spndl.data.registry import DATASETS
-from spndl.ownership import output_file, write_output_text
+from spndl.ownership import output_files
 from spndl.report.claims import MIN_RUNS, claims_markdown, claims_table, compare
+from spndl.report.runkey import run_key
 from spndl.report.paper import ABLATION, ABLATION_DATASETS, TABLES, extra_tables
 
 DATASET_NAMES = {name: s.title for name, s in DATASETS.items()}
@@ -33,8 +34,10 @@ def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
             raise FileNotFoundError(f"{path}: run has no metrics (not finished?)")
         try:
             m = json.loads(path.read_text())
-            key = (m["dataset"], m["variant"], m["fold"], m["seed"])
-            row = {"dataset": m["dataset"], "variant": m["variant"], "fold": m["fold"], "seed": m["seed"],
+            # Checked before anything is built from them: they become folder names in publish.
+            k = run_key(m["dataset"], m["variant"], m["fold"], m["seed"], str(path))
+            key = (k.dataset, k.variant, k.fold, k.seed)
+            row = {"dataset": k.dataset, "variant": k.variant, "fold": k.fold, "seed": k.seed,
                    "accuracy": m["accuracy"], "n_test": m["n_test"], "n_train": m["n_train"],
                    "synthetic": m["synthetic"],
                    "data_checksum": m["data_checksum"], "image_size": m["image_size"],
@@ -293,22 +296,20 @@ def _tex_ablation(df) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_headline(summary: pd.DataFrame, path: Path) -> None:
+def headline(summary: pd.DataFrame) -> str:
     """The headline accuracies (%) as nested JSON, for `dvc metrics show`."""
     data: dict = {}
     for (ds, variant), s in summary.iterrows():
         data.setdefault(ds, {})[variant] = {"accuracy_mean": round(float(s["mean"]), 4),
                                             "accuracy_std": round(float(s["std"]), 4), "runs": int(s["runs"])}
-    write_output_text(path, json.dumps(data, indent=2) + "\n")
+    return json.dumps(data, indent=2) + "\n"
 
 
-def write_curves(curves: pd.DataFrame, out: Path) -> None:
+def mean_curves(curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per-epoch train loss and test accuracy, averaged over runs (folds and seeds), one column per
-    dataset/variant (for `dvc plots show`), from every run's history (``fold_curves``)."""
-    for col in ("train_loss", "test_accuracy"):
-        wide = curves.groupby(["epoch", "series"])[col].mean().unstack("series").reset_index()
-        with output_file(out / f"curve_{col}.csv") as tmp:
-            wide.to_csv(tmp, index=False)
+    dataset/variant (for `dvc plots show`), from every run's history (``fold_curves``), by file name."""
+    return {f"curve_{col}.csv": curves.groupby(["epoch", "series"])[col].mean().unstack("series").reset_index()
+            for col in ("train_loss", "test_accuracy")}
 
 
 FOLD_CURVES = "curves_per_fold.csv"
@@ -352,18 +353,17 @@ def write_tables(run_dirs: list[str | Path], out: str | Path, metrics_out: str |
     out = Path(out)
     deviating = data_notes(list(checks), list(prepared))
     metrics_out = out if metrics_out is None else Path(metrics_out)
+    files: dict[Path, pd.DataFrame | str] = {}  # built whole before anything is written
     per_fold = collect(run_dirs)
     # The bound's column only where a run has one: the tables of real runs keep their columns.
     unbounded = ["max_steps"] if per_fold["max_steps"].isna().all() else []
-    with output_file(out / "per_fold.csv") as tmp:
-        per_fold.drop(columns=["run", *unbounded]).to_csv(tmp, index=False)
+    files[out / "per_fold.csv"] = per_fold.drop(columns=["run", *unbounded])
     summary = summarise(per_fold)
     synthetic = synthetic_datasets(per_fold)
-    write_headline(summary, metrics_out / "headline.json")
+    files[metrics_out / "headline.json"] = headline(summary)
     curves = fold_curves(per_fold)  # each run's history.csv, read once for both files
-    write_curves(curves, metrics_out)
-    with output_file(metrics_out / FOLD_CURVES) as tmp:
-        curves.to_csv(tmp, index=False)
+    files |= {metrics_out / name: df for name, df in mean_curves(curves).items()}
+    files[metrics_out / FOLD_CURVES] = curves
     tables = {}
     for name, spec in TABLES.items():
         df = paper_table(name, summary, synthetic)
@@ -374,24 +374,20 @@ def write_tables(run_dirs: list[str | Path], out: str | Path, metrics_out: str |
                                               "with the paper's" if spec["dataset"] in synthetic else "")
                  + "; whether a difference between methods holds is in claims.md."]
         tables[name] = df
-        with output_file(out / f"{name}.csv") as tmp:
-            df.to_csv(tmp, index=False)
         title = f"Table {name[-1]}: {spec['title']}"
-        write_output_text(out / f"{name}.md", _md_paper(title, df, notes))
-        write_output_text(out / f"{name}.tex", _tex_paper(title, df, notes))
+        files |= {out / f"{name}.csv": df, out / f"{name}.md": _md_paper(title, df, notes),
+                  out / f"{name}.tex": _tex_paper(title, df, notes)}
     for name in extra_tables(sorted(set(per_fold["dataset"]))):
         ds = name.removeprefix("table_")
         df = tables[name] = dataset_table(ds, summary)
-        with output_file(out / f"{name}.csv") as tmp:
-            df.to_csv(tmp, index=False)
         notes = [provenance(per_fold, ds), *([deviating[ds]] if ds in deviating else []),
                  "The paper reports no result on this dataset. Std is over the runs (n-1)."]
-        write_output_text(out / f"{name}.md", _md_dataset(f"{DATASET_NAMES[ds]}: accuracy (%) per variant", df, notes))
+        files |= {out / f"{name}.csv": df,
+                  out / f"{name}.md": _md_dataset(f"{DATASET_NAMES[ds]}: accuracy (%) per variant", df, notes)}
     claims = tables["claims"] = claims_table(per_fold)
-    with output_file(out / "claims.csv") as tmp:
-        claims.to_csv(tmp, index=False)
     notes = [provenance(per_fold, d) for d in sorted(set(claims["dataset"]))]
-    write_output_text(out / "claims.md", claims_markdown(claims, notes + [deviating[d] for d in sorted(deviating)]))
+    files |= {out / "claims.csv": claims,
+              out / "claims.md": claims_markdown(claims, notes + [deviating[d] for d in sorted(deviating)])}
     df = ablation_table(summary, per_fold, synthetic)
     tables["table4"] = df
     notes = [provenance(per_fold, d) for d in ABLATION_DATASETS] + [deviating[d] for d in ABLATION_DATASETS
@@ -399,8 +395,15 @@ def write_tables(run_dirs: list[str | Path], out: str | Path, metrics_out: str |
     if synthetic & set(ABLATION_DATASETS):
         notes.append("'diff.': reproduced mean - paper, given only for real data: SYNTHETIC accuracy is not "
                      "comparable with the paper's.")
-    with output_file(out / "table4.csv") as tmp:
-        df.to_csv(tmp, index=False)
-    write_output_text(out / "table4.md", _md_ablation(df, notes))
-    write_output_text(out / "table4.tex", "\n".join(f"% {n}" for n in notes) + "\n" + _tex_ablation(df))
+    files |= {out / "table4.csv": df, out / "table4.md": _md_ablation(df, notes),
+              out / "table4.tex": "\n".join(f"% {n}" for n in notes) + "\n" + _tex_ablation(df)}
+    with output_files() as stage:  # whole or not at all: an error leaves the old tables as they were
+        for path, content in files.items():
+            stage(path, _writer(content))
     return tables
+
+
+def _writer(content: pd.DataFrame | str):
+    if isinstance(content, str):
+        return lambda tmp: tmp.write_text(content)
+    return lambda tmp: content.to_csv(tmp, index=False)
