@@ -133,7 +133,7 @@ def cmd_predict(a):
     if a.video:
         rows = p.predict_video(a.video, every=a.every, neutral=a.neutral)
     else:
-        rows = p.predict(a.image or image_files(a.folder), neutral=a.neutral)
+        rows = p.predict(a.image or image_files(a.folder), neutral=a.neutral, keep_going=bool(a.folder))
     if a.out:
         write_rows(rows, a.out, force=a.force)
         faces = sum(r["status"] == "ok" for r in rows)
@@ -178,7 +178,8 @@ def cmd_publish(a):
 
     # merged in order, as snakemake --configfile merges them
     params = {**configuration.merged_params(a.params or ["params.yaml"]), "preset": a.preset}
-    meta = snapshot_meta(params, a.preset, a.command, a.wall_s, a.host, where=", ".join(a.params or ["params.yaml"]))
+    meta = snapshot_meta(params, a.preset, a.pipeline_command, a.wall_s, a.host,
+                         where=", ".join(a.params or ["params.yaml"]))
     results = Path("results") / configuration.name(params)  # the configuration's folder, as paths.smk names it
     figures = sorted((results / "figures").glob("*.png"))
     job_times = [results / "tables" / f for f in ("job_times.csv", "job_times.md")]
@@ -209,10 +210,13 @@ def cmd_verify(a):
     from spndl.report.snapshot import retrain, verify
 
     problems = verify(a.snapshot)
+    for p in problems:  # printed now: a retrain that fails below must not hide them
+        print(p, flush=True)
     for run in a.retrain or []:
-        problems += retrain(a.snapshot, run, a.work)
-    for p in problems:
-        print(p)
+        found = retrain(a.snapshot, run, a.work)
+        for p in found:
+            print(p, flush=True)
+        problems += found
     what = "files, tables and claims" + (f" and {len(a.retrain)} retrained run(s)" if a.retrain else "")
     print(f"{a.snapshot}: {what}: " + ("identical" if not problems else f"{len(problems)} difference(s)"))
     return 3 if problems else 0
@@ -427,7 +431,8 @@ def _publish_parser(sub) -> None:
     s.add_argument("--preset", required=True, help="the preset the pipeline ran")
     s.add_argument("--params", action="append", help="the params file(s) the pipeline ran with, merged in order "
                    "(default: params.yaml)")
-    s.add_argument("--command", required=True, help="the exact command that ran the pipeline")
+    s.add_argument("--command", dest="pipeline_command", required=True,
+                   help="the exact command that ran the pipeline")
     s.add_argument("--wall-s", type=float, required=True, help="its wall time in seconds")
     s.add_argument("--host", help="the machine it ran on (default: this one's CPU model and count)")
     s.add_argument("--summary-into", action="append", metavar="FILE",
@@ -541,6 +546,20 @@ def _save_traceback(command: str) -> Path | None:
         return None
 
 
+def _link_loop(e: BaseException) -> str | None:
+    """A symbolic link that leads back to itself, named as such: Path.resolve raises a bare
+    RuntimeError for it (before Python 3.13), a walk or an open an OSError ELOOP."""
+    import errno
+
+    if isinstance(e, RuntimeError) and str(e).startswith("Symlink loop from "):
+        path = str(e).removeprefix("Symlink loop from ").strip("'")
+    elif isinstance(e, OSError) and e.errno == errno.ELOOP:
+        path = e.filename
+    else:
+        return None
+    return f"{path}: a symbolic link loop (the link leads back to itself); give a real file or folder"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Every expected failure (bad input, settings, checkpoints, weights,
     a full disk) is one line naming the file and the problem, exit code 2. Anything else is
@@ -553,9 +572,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args([a for a in argv if a != "--debug"])
     try:
         rc = args.func(args)
+    except KeyboardInterrupt:
+        # Every output is written to a temporary path and renamed into place: an interrupted
+        # command leaves the old output as it was, and its temporary files are gone.
+        print(f"spndl {args.command}: interrupted; no output is left half-written", file=sys.stderr)
+        return 130
     except Exception as e:
         if debug:
             raise
+        loop = _link_loop(e)
+        if loop:
+            print(f"spndl {args.command}: error: {loop}", file=sys.stderr)
+            return 2
         if isinstance(e, (DataError, ConfigError, OSError, *_loaded(EXPECTED_ELSEWHERE))):
             print(f"spndl {args.command}: error: {_one_line(e)}", file=sys.stderr)
             return 2

@@ -137,6 +137,33 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def staged_files() -> Iterator[Callable[[str | os.PathLike, Callable[[Path], None]], None]]:
+    """Several files, whole or not at all: ``stage(path, write)`` has ``write`` fill a temporary
+    file beside ``path``; all are renamed into place, in the order staged, only when the block
+    ends without an error. A failure half-way (a full disk on the last file) replaces nothing.
+    Stage last the file whose presence marks the whole as done (a run's metrics.json)."""
+    staged: list[tuple[Path, Path]] = []
+
+    def stage(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        staged.append((path, Path(tmp)))
+        with naming_write_failures(path):
+            write(Path(tmp))
+
+    try:
+        yield stage
+        for path, tmp in staged:
+            os.chmod(tmp, 0o666 & ~current_umask())
+            os.replace(tmp, path)
+    finally:
+        for _, tmp in staged:
+            tmp.unlink(missing_ok=True)
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from spndl.fsutil import (OutputError, atomic_path, current_umask, is_temporary, naming_write_failures,
-                          remove_stale_temporaries, temp_prefix)
+                          remove_stale_temporaries, staged_files, temp_prefix)
 
 RECORD = ".spndl-outputs.json"
 
@@ -133,6 +133,7 @@ def atomic_dir(path: str | os.PathLike, is_own: Callable[[Path], bool], what: st
     remove_stale_temporaries(path.parent)
     tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's 0700 would outlive the rename
+    old = None
     try:
         with naming_write_failures(path):
             yield tmp
@@ -141,12 +142,14 @@ def atomic_dir(path: str | os.PathLike, is_own: Callable[[Path], bool], what: st
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
             os.replace(path, old / path.name)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        os.replace(tmp, path)
     finally:
+        # Ctrl-C between the two renames: the old folder goes back; after them, it goes.
+        if old is not None and not path.exists() and (old / path.name).exists():
+            os.replace(old / path.name, path)
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -200,33 +203,19 @@ def output_file(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def output_files(force: bool = False) -> Iterator[Callable[[str | os.PathLike, Callable[[Path], None]], None]]:
-    """Several output files, whole or not at all: ``stage(path, write)`` checks ``path`` like
-    ``output_file`` and has ``write`` fill a temporary file beside it; every one is renamed into
-    place only when the block ends without an error, so a failure half-way (a bad input found
-    late, a full disk) leaves the old files as they were and no new one."""
-    staged: list[tuple[Path, Path]] = []
+    """``fsutil.staged_files`` for a command's output files: each checked like ``output_file``
+    before it is staged, and listed in its folder's record once all are in place."""
+    paths: list[Path] = []
+    with staged_files() as stage_file:
+        def stage(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+            check_output_file(path, force)
+            paths.append(Path(path))
+            stage_file(path, write)
 
-    def stage(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
-        path = Path(path)
-        check_output_file(path, force)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        staged.append((path, Path(tmp)))
-        with naming_write_failures(path):
-            write(Path(tmp))
-
-    try:
         yield stage
-        for path, tmp in staged:
-            os.chmod(tmp, 0o666 & ~current_umask())
-            os.replace(tmp, path)
-        for path, _ in staged:
-            with _locked_record(path.parent) as entries:
-                entries[path.name] = path.stat().st_size
-    finally:
-        for _, tmp in staged:
-            tmp.unlink(missing_ok=True)
+    for path in paths:
+        with _locked_record(path.parent) as entries:
+            entries[path.name] = path.stat().st_size
 
 
 def write_output_text(path: str | os.PathLike, text: str, force: bool = False) -> None:

@@ -271,13 +271,19 @@ def unpack_nested(tree: Path, origin: str, log=print, limits: Limits | None = No
 
 
 def _copy_tree(src: Path, dest: Path) -> None:
-    """Copy a source folder, refusing links (to files or folders) that lead out of it."""
+    """Copy a source folder, refusing links (to files or folders) that lead out of it, or back
+    up to a folder that holds them (the copy would go round it without end)."""
     root = src.resolve()
     for d, dirs, files in os.walk(src):
         for f in dirs + files:
             p = Path(d) / f
-            if p.is_symlink() and not p.resolve().is_relative_to(root):
+            if not p.is_symlink():
+                continue
+            target = p.resolve()
+            if not target.is_relative_to(root):
                 raise DataError(f"{p}: link to {os.readlink(p)!r} outside the source folder")
+            if target.is_dir() and Path(d).resolve().is_relative_to(target):
+                raise DataError(f"{p}: link to {os.readlink(p)!r}, a folder that holds the link: a link loop")
     shutil.copytree(src, dest, symlinks=False, dirs_exist_ok=True)
 
 

@@ -125,7 +125,7 @@ def check_data(dataset: str, root: str | Path, images: str | None = None, allow_
         counts.update({f"samples/{c}": n for c, n in samples_per_class.items()})
     expected = _expected(dataset)
     deviations = [f"{k}: found {counts.get(k)}, paper {v}" for k, v in expected.items() if counts.get(k) != v]
-    return CheckReport(dataset, str(read.root), images, is_synthetic(read.root), counts, expected, deviations,
+    return CheckReport(dataset, str(read.root), images, is_synthetic(read), counts, expected, deviations,
                        [asdict(a) for a in anomalies], allow_deviation and bool(deviations))
 
 

@@ -18,9 +18,10 @@ from spndl.data.locate import find_dir, require_dir
 from spndl.data.records import DataError, DatasetSpec, Exclusion, ReadResult, Sequence, read_utf8
 from spndl.data.spec import CKPLUS_CLASSES, CKPLUS_CODES, EXPECTED
 
-_FRAME = re.compile(r"^(S\d+)_(\d+)_(\d+)\.png$", re.IGNORECASE)
-_SUBJECT = re.compile(r"^S\d+$", re.IGNORECASE)
-_EMOTION = re.compile(r"^(S\d+)_(\d+)_(\d+)_emotion\.txt$", re.IGNORECASE)
+# \Z, not $: $ also matches before a trailing newline (a frame named "x.png\n"); ASCII digits only.
+_FRAME = re.compile(r"^(S\d+)_(\d+)_(\d+)\.png\Z", re.IGNORECASE | re.ASCII)
+_SUBJECT = re.compile(r"^S\d+\Z", re.IGNORECASE | re.ASCII)
+_EMOTION = re.compile(r"^(S\d+)_(\d+)_(\d+)_emotion\.txt\Z", re.IGNORECASE | re.ASCII)
 # The images read -> how prepare cuts faces from them: CK+ has only its frames, cut by landmarks.
 IMAGES = {"original": "landmarks"}
 
@@ -84,7 +85,13 @@ def read(root: str | Path, images: str = "original") -> ReadResult:
     for seq_dir in sorted(p for p in images_dir.glob("*/*") if p.is_dir()):
         subj, seq = seq_dir.parent.name, seq_dir.name
         name = f"{subj}/{seq}"
-        frames = sorted(p for p in seq_dir.iterdir() if _FRAME.match(p.name))
+        entries = list(seq_dir.iterdir())
+        frames = sorted(p for p in entries if _FRAME.match(p.name))
+        # A frame's name with a newline or spaces around it is not the frame: named, not taken.
+        for p in entries:
+            if not _FRAME.match(p.name) and _FRAME.match(p.name.strip()):
+                out.exclusions.append(Exclusion(str(p), f"file name {p.name!r} is a frame's name with white space or "
+                                                "a control character around it; not read as a frame", name))
         if not frames:
             continue
         n_seq += 1

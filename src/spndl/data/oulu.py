@@ -19,8 +19,9 @@ from spndl.data.locate import find_dir
 from spndl.data.records import DataError, DatasetSpec, Exclusion, ReadResult, Sequence
 from spndl.data.spec import EXPECTED, OULU_CLASSES, OULU_FOLDERS
 
-_FRAME = re.compile(r"^(\d+)\.jpe?g$", re.IGNORECASE)
-_SUBJECT = re.compile(r"^P(\d+)$")
+# \Z, not $: $ also matches before a trailing newline; ASCII digits only (int() takes others).
+_FRAME = re.compile(r"^(\d+)\.jpe?g\Z", re.IGNORECASE | re.ASCII)
+_SUBJECT = re.compile(r"^P(\d+)\Z", re.ASCII)
 CROPPED_PARENTS = ("PreProcess", "PreProcess_Img", "PreProcessImg")
 CROPPED_VL = "VL_Acropped"
 # The images read -> how prepare cuts faces from them (the originals by the face detector, the

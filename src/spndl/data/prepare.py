@@ -188,8 +188,16 @@ def build_samples(read: ReadResult, size: int, crop: str, detector: FaceDetector
     return rows, arrays, excl
 
 
-def is_synthetic(root: Path) -> bool:
-    return any((p / "SYNTHETIC.txt").is_file() for p in (root, *root.parents[:2]))
+def is_synthetic(read: ReadResult) -> bool:
+    """Data of ``spndl synth``: its tree's SYNTHETIC.txt at or just above the root, or the mark
+    inside its images (spndl.synth.mark), which any copy of any part of the tree keeps. The
+    first and last frame of every sequence are looked at: a copied folder holds whole ones."""
+    from spndl.synth.mark import carries_mark
+
+    root = read.root
+    if any((p / "SYNTHETIC.txt").is_file() for p in (root, *root.parents[:2])):
+        return True
+    return any(carries_mark(f) for s in read.sequences for f in {s.frames[0], s.frames[-1]} if s.frames)
 
 
 def read_dataset(dataset: str, root: str | Path, images: str | None = None) -> tuple[ReadResult, str, str]:
@@ -266,7 +274,7 @@ def prepare(dataset: str, root: str | Path, out: str | Path, size: int = 224, fo
         raise DataError(f"{root}: two samples would share the id {dup.iloc[0]!r}; rename one of their targets")
     manifest.insert(3, "label", manifest["label_name"].map(classes.index).astype(int))
     info = {"dataset": dataset, "classes": classes, "size": size, "root": str(root),
-            "synthetic": is_synthetic(root), "spndl_version": __version__,
+            "synthetic": is_synthetic(read), "spndl_version": __version__,
             "images": images, "crop": crop, "layout": read.layout, "acquired": read_record(root),
             "pairing": ("single images" if not read.paired else "listed pairs" if read.pairing == "listed"
                         else f"first frame x last {N_PEAK_FRAMES} frames"),

@@ -9,6 +9,7 @@ reference: each image is a one-frame 'sequence' and its own subject.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from spndl.data.locate import require_dir
@@ -46,7 +47,7 @@ def read(root: str | Path, images: str = "aligned") -> ReadResult:
             continue
         parts = line.split()
         where = f"{label_file}:{lineno}"
-        if len(parts) != 2 or not parts[1].isdigit():
+        if len(parts) != 2 or not re.fullmatch(r"[0-9]+", parts[1]):  # str.isdigit() also takes '²'
             raise DataError(f"{where}: expected '<name>.jpg <code>', found {line!r}")
         name, code = parts[0], int(parts[1])
         if name in seen:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,9 @@ class DataError(ValueError):
 
 
 def read_utf8(path: Path) -> str:
-    """A text file's content; bytes that are not UTF-8 are a DataError naming the file and line."""
-    data = Path(path).read_bytes()
+    """A text file's content; bytes that are not UTF-8 are a DataError naming the file and line.
+    A leading byte-order mark (what a spreadsheet's "CSV UTF-8" writes) is not content."""
+    data = Path(path).read_bytes().removeprefix(codecs.BOM_UTF8)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:

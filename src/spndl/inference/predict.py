@@ -40,7 +40,9 @@ def image_files(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    # Anything with an image's name but a folder: a named pipe or a broken file gets its row
+    # (status unreadable) instead of vanishing from the results.
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir())
     if not files:
         raise DataError(f"{folder}: holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return files
@@ -132,11 +134,13 @@ class Predictor:
         return (x.float() / 255.0 - self._mean) / self._std
 
     def predict(self, images: Iterable[str | Path | np.ndarray], neutral: str | Path | np.ndarray | None = None,
-                ) -> list[dict]:
+                keep_going: bool = False) -> list[dict]:
         """One row per image: file, frame (None), face box, predicted class and per-class
-        probabilities; a ``no_face`` row where the detector finds none."""
+        probabilities; a ``no_face`` row where the detector finds none. ``keep_going`` (a
+        folder): a file that does not decode gets an ``unreadable`` row, with the reason, instead
+        of stopping the rest."""
         items = [(str(im) if not isinstance(im, np.ndarray) else f"image{k}", None, im) for k, im in enumerate(images)]
-        return self._rows(items, neutral)
+        return self._rows(items, neutral, keep_going)
 
     def predict_video(self, path: str | Path, every: int = 1, neutral: str | Path | np.ndarray | None = None,
                       ) -> list[dict]:
@@ -144,7 +148,7 @@ class Predictor:
         return self._rows(((str(path), k, frame) for k, frame in video_frames(path, every)), neutral)
 
     def _rows(self, items: Iterable[tuple[str, int | None, str | Path | np.ndarray]],
-              neutral: str | Path | np.ndarray | None) -> list[dict]:
+              neutral: str | Path | np.ndarray | None, keep_going: bool = False) -> list[dict]:
         ref = self.neutral_face(neutral)
         rows: list[dict] = []
         pending: list[tuple[dict, np.ndarray]] = []  # faces waiting for a full batch
@@ -157,11 +161,19 @@ class Predictor:
             pending.clear()
 
         for name, frame, item in items:
-            img = item if isinstance(item, np.ndarray) else read_image(Path(item))
-            crop, box = self.face(img)
-            row = {"file": name, "frame": frame, "status": "ok" if crop is not None else "no_face",
-                   **dict(zip(("x0", "y0", "x1", "y1"), box or (None,) * 4)), "prediction": None,
-                   **{f"prob_{c}": None for c in self.run.classes}}
+            empty = {"file": name, "frame": frame, **dict.fromkeys(("x0", "y0", "x1", "y1")), "prediction": None,
+                     **{f"prob_{c}": None for c in self.run.classes}}
+            try:
+                img = item if isinstance(item, np.ndarray) else read_image(Path(item))
+                crop, box = self.face(img)
+            except DataError as e:  # the file named, whichever step failed (a crop box names none)
+                why = e.reason if e.path == name else str(e)
+                if not keep_going:
+                    raise DataError(name, why) from None
+                rows.append({**empty, "status": f"unreadable: {why}"})
+                continue
+            row = {**empty, "status": "ok" if crop is not None else "no_face",
+                   **dict(zip(("x0", "y0", "x1", "y1"), box or (None,) * 4))}
             rows.append(row)
             if crop is not None:
                 pending.append((row, crop))

@@ -15,16 +15,74 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
 
 from spndl.data.prepared import load_prepared  # noqa: E402
+from spndl.data.records import DataError  # noqa: E402
 from spndl.data.registry import DATASETS  # noqa: E402
 from spndl.ownership import output_file  # noqa: E402
+from spndl.report.runkey import run_key  # noqa: E402
 from spndl.report.tables import DATASET_NAMES, bound_note  # noqa: E402
 
 SHORT = {"neutral": "Ne", "happy": "Ha", "sadness": "Sa", "surprise": "Su", "fear": "Fe", "disgust": "Di",
          "anger": "An", "contempt": "Co"}
 
 
+METRIC_FIELDS = ("dataset", "variant", "fold", "seed", "synthetic", "epochs", "classes", "confusion_matrix")
+
+
 def _metrics(run: Path) -> dict:
-    return json.loads((Path(run) / "metrics.json").read_text())
+    """A run's metrics.json, checked: a figure from a cut or edited record would be a wrong figure."""
+    path = Path(run) / "metrics.json"
+    try:
+        m = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(path, "missing; not a finished run of spndl train") from None
+    except ValueError:
+        raise DataError(path, "truncated or not JSON; not the metrics of a finished run") from None
+    missing = [k for k in METRIC_FIELDS if not isinstance(m, dict) or k not in m]
+    if missing:
+        raise DataError(path, f"no field {', '.join(missing)}; not the metrics of a finished run")
+    run_key(m["dataset"], m["variant"], m["fold"], m["seed"], str(path))
+    if not isinstance(m["epochs"], int) or isinstance(m["epochs"], bool) or m["epochs"] < 1:
+        raise DataError(path, f"epochs {m['epochs']!r} is not a whole number >= 1")
+    return m
+
+
+def _history(run: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """A run's history.csv with ``columns``, one row for each of the epochs its metrics.json
+    counts, finite: a history cut short would draw a curve with a piece missing."""
+    path = Path(run) / "history.csv"
+    try:
+        h = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(path, "missing; not a finished run of spndl train") from None
+    except (ValueError, pd.errors.ParserError) as e:  # EmptyDataError is a ValueError
+        raise DataError(path, f"unreadable as a table ({' '.join(str(e).split())})") from None
+    missing = [c for c in ("epoch", "pace", *columns) if c not in h.columns]
+    if missing:
+        raise DataError(path, f"no column {', '.join(missing)}; not the history of spndl train")
+    n = _metrics(run)["epochs"]
+    if h["epoch"].tolist() != list(range(1, n + 1)):
+        raise DataError(path, f"holds epochs {_epochs(h)} where its metrics.json counts {n} (1-{n}): cut short "
+                        "or edited")
+    values = pd.to_numeric(h[list(columns)].stack(), errors="coerce")
+    if not np.isfinite(values.to_numpy(float)).all():
+        raise DataError(path, f"a value of {', '.join(columns)} is missing or not a finite number")
+    return h
+
+
+def _epochs(h: pd.DataFrame) -> str:
+    e = h["epoch"].tolist()
+    return "none" if not e else f"{e[0]}-{e[-1]} ({len(e)} rows)"
+
+
+def _same_epochs(runs: dict[str, tuple[Path, pd.DataFrame]]) -> None:
+    """Curves drawn on one axis must cover the same epochs."""
+    if any(_metrics(p).get("max_steps") for p, _ in runs.values()):
+        return  # a rehearsal's bound stops runs at different epochs; its figures say so (_tag)
+    (first, (p0, h0)), *rest = runs.items()
+    for name, (p, h) in rest:
+        if len(h) != len(h0):
+            raise DataError(Path(p) / "history.csv", f"{name} has {len(h)} epochs where {first} "
+                            f"({Path(p0) / 'history.csv'}) has {len(h0)}; a figure compares runs of the same epochs")
 
 
 def _tag(metrics: list[dict]) -> str:
@@ -77,7 +135,7 @@ def fig4_confusion(runs_by_dataset: dict[str, list[Path]], out: str | Path) -> N
 
 def pace_spans(run: Path) -> dict[int, tuple[int, int]]:
     """The first and last epoch of each pace of a run (history.csv); pace 0 is SPL's warm-up."""
-    h = pd.read_csv(Path(run) / "history.csv")
+    h = _history(run, ())
     g = h.groupby("pace")["epoch"]
     return {int(p): (int(a), int(b)) for p, a, b in zip(g.min().index, g.min(), g.max())}
 
@@ -97,9 +155,12 @@ def fig5_paces(spl: Path, spndl: Path, baseline: Path, ndf: Path, out: str | Pat
     """Test accuracy epoch by epoch of SPL with and without NDFs, of the baseline and of NDF;
     the SPL runs' pace ends are marked, and dotted lines show where each pace starts."""
     fig, ax = plt.subplots(figsize=(7.2, 4.6))
-    for run, label, style in ((spl, "SPL (no NDF)", "-"), (spndl, "SPL + NDF (SPNDL)", "-"),
-                              (baseline, "baseline", "--"), (ndf, "NDF only", ":")):
-        h = pd.read_csv(Path(run) / "history.csv")
+    runs = ((spl, "SPL (no NDF)", "-"), (spndl, "SPL + NDF (SPNDL)", "-"),
+            (baseline, "baseline", "--"), (ndf, "NDF only", ":"))
+    hist = {label: (run, _history(run, ("test_accuracy",))) for run, label, _ in runs}
+    _same_epochs(hist)
+    for _, label, style in runs:
+        h = hist[label][1]
         line, = ax.plot(h["epoch"], h["test_accuracy"] * 100, style, label=label)
         if h["pace"].nunique() > 1:  # an SPL run: a marker at the last epoch of each pace
             ends = h[h["pace"] > 0].groupby("pace").tail(1)
@@ -115,8 +176,9 @@ def fig5_paces(spl: Path, spndl: Path, baseline: Path, ndf: Path, out: str | Pat
 def fig6_losses(with_spl: Path, without_spl: Path, out: str | Path) -> None:
     """Training loss per epoch with and without SPL; the dotted lines mark pace starts."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    h1 = pd.read_csv(Path(with_spl) / "history.csv")
-    h0 = pd.read_csv(Path(without_spl) / "history.csv")
+    h1 = _history(with_spl, ("train_loss",))
+    h0 = _history(without_spl, ("train_loss",))
+    _same_epochs({"the run with SPL": (with_spl, h1), "the run without SPL": (without_spl, h0)})
     ax.plot(h1["epoch"], h1["train_loss"], label=f"with SPL ({_metrics(with_spl)['variant']})")
     ax.plot(h0["epoch"], h0["train_loss"], label=f"without SPL ({_metrics(without_spl)['variant']})")
     _mark_paces(ax, pace_spans(with_spl))

@@ -25,6 +25,9 @@ from spndl.report.paper import ABLATION, ABLATION_DATASETS, TABLES, extra_tables
 DATASET_NAMES = {name: s.title for name, s in DATASETS.items()}
 
 
+FINAL_FILES = ("history.csv", "predictions.csv")   # besides metrics.json, in a run folder and a snapshot
+
+
 def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
     """One row per run: dataset, variant, fold, seed, accuracy and what the run was computed on."""
     rows, seen = [], {}
@@ -32,6 +35,10 @@ def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
         path = Path(d) / "metrics.json"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: run has no metrics (not finished?)")
+        for name in FINAL_FILES:  # a run whose last write failed half-way is not a finished run
+            if not (Path(d) / name).is_file():
+                raise DataError(f"{Path(d) / name}: missing beside its metrics.json; the run's final files are "
+                                "incomplete (run its spndl train again)")
         try:
             m = json.loads(path.read_text())
             # Checked before anything is built from them: they become folder names in publish.

@@ -18,6 +18,7 @@ import numpy as np
 from spndl.data.spec import CKPLUS_CLASSES, EXPECTED, OULU_FOLDERS, RAFDB_CLASSES, RAFDB_CODES
 from spndl.ownership import atomic_dir
 from spndl.opencv import cv2
+from spndl.synth.mark import mark
 from spndl.synth.face import Identity, au_weights, expression_shape, sample_identity
 from spndl.synth.render import Pose, finish, render
 
@@ -139,8 +140,10 @@ def _write_image(path: Path, rgb: np.ndarray, grey: bool = False, quality: int =
     path.parent.mkdir(parents=True, exist_ok=True)
     img = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if grey else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if path.suffix in (".jpg", ".jpeg") else []
-    if not cv2.imwrite(str(path), img, params):
-        raise OSError(f"{path}: could not write image")
+    ok, encoded = cv2.imencode(path.suffix, img, params)
+    if not ok:
+        raise OSError(f"{path}: could not encode image")
+    path.write_bytes(mark(encoded.tobytes()))  # the mark travels with each file (spndl.synth.mark)
 
 
 def _face_cut(img: np.ndarray, pts: np.ndarray, margin: float = 0.12) -> np.ndarray:

@@ -28,7 +28,7 @@ from spndl.checkpoint import load_run_checkpoint
 from spndl.checkpoint import save as save_checkpoint
 from spndl.config import Config
 from spndl.data.prepared import Prepared
-from spndl.fsutil import atomic_path, is_temporary, remove_stale_temporaries, write_text
+from spndl.fsutil import atomic_path, is_temporary, remove_stale_temporaries, staged_files, write_text
 from spndl.inference.model_card import model_card
 from spndl.runtime.numerics import describe
 from spndl.provenance import code_version
@@ -218,8 +218,6 @@ class RunFolder:
         preds = pd.DataFrame({"sample_id": m["sample_id"].to_numpy(), "label": labels, "prediction": pred})
         for k, c in enumerate(data.classes):
             preds[f"prob_{c}"] = probs[:, k].numpy()
-        with atomic_path(self.out / "predictions.csv") as tmp:
-            preds.to_csv(tmp, index=False)
         # Imported at the end of a run: scikit-learn and scipy take most of a second to import,
         # a tenth of a small CPU run's time, and nothing before this needs them.
         from sklearn.metrics import confusion_matrix
@@ -258,8 +256,11 @@ class RunFolder:
             metrics["max_steps"] = bound
             metrics["rehearsal"] = (f"at most {bound} optimiser steps and {bound} evaluation batches per run "
                                     "(train.max_steps): a rehearsal of the pipeline, not a result")
-        write_text(self.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-        write_text(self.out / "MODEL_CARD.md", model_card(metrics, settings, self.out))
+        # All three or none, metrics.json last: it marks a finished run for tables, publish and verify.
+        with staged_files() as stage:
+            stage(self.out / "predictions.csv", lambda tmp: preds.to_csv(tmp, index=False))
+            stage(self.out / "MODEL_CARD.md", lambda tmp: tmp.write_text(model_card(metrics, settings, self.out)))
+            stage(self.out / "metrics.json", lambda tmp: tmp.write_text(json.dumps(metrics, indent=2) + "\n"))
         return metrics
 
 
