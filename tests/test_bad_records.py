@@ -78,10 +78,12 @@ def test_crafted_records_make_no_command_write_outside_its_output(tmp_path, caps
             png = work / f"fig{fig}-{field}.png"
             assert main(["figure", fig, *args, "--out", str(png)]) == 2
             assert f"{field} " in _err(capsys) and not png.exists()
-    assert main(["verify", str(snap)]) == 2
-    assert "run '../../victim/v/fold0/seed0' is not DATASET/VARIANT" in _err(capsys)
-    assert main(["verify", str(SNAPSHOT), "--retrain", "../../../victim/v/fold0/seed0"]) == 2
-    assert "--retrain: run" in _err(capsys)
+    assert main(["verify", str(snap)]) == 3  # a difference, named; nothing rebuilt from it
+    assert "run '../../victim/v/fold0/seed0' is not DATASET/VARIANT" in capsys.readouterr().out
+    for given, says in (("../../../victim/v/fold0/seed0", "expected DATASET/VARIANT/FOLD/SEED"),
+                        ("../victim/fold0/seed0", "--retrain: run '../victim/fold0/seed0' is not")):
+        assert main(["verify", str(SNAPSHOT), "--retrain", given]) == 2
+        assert says in capsys.readouterr().err
     # publish, from a project whose per_fold.csv a user was given.
     params = {**configuration.merged_params([str(REPO / "params.yaml")]), "preset": "synthetic_full"}
     tables = work / "project" / "results" / configuration.name(params) / "tables"

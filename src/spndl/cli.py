@@ -246,7 +246,7 @@ def cmd_figure(a):
     if a.figure == "4":
         by = {}
         for r in a.run:
-            by.setdefault(_read_json(r / "metrics.json")["dataset"], []).append(r)
+            by.setdefault(F.run_metrics(r)["dataset"], []).append(r)
         F.fig4_confusion(by, a.out)
     elif a.figure == "5":
         F.fig5_paces(*map(Path, (a.spl, a.spndl, a.baseline, a.ndf)), a.out)
@@ -259,7 +259,7 @@ def cmd_figure(a):
         # The features are this figure's own output, beside it: never written into the run
         # folder, which belongs to the training job.
         feature_dir = Path(a.features_dir) if a.features_dir else Path(a.out).with_name(Path(a.out).stem + "_features")
-        metrics = _read_json(run / "metrics.json")
+        metrics = F.run_metrics(run)
         missing = [p for p in a.paces if not (run / "paces" / f"pace{p}.pt").is_file()]
         if missing and metrics.get("max_steps"):
             # A rehearsal's run stops at its bound, before the paces the figure embeds.

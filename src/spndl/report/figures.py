@@ -28,7 +28,7 @@ SHORT = {"neutral": "Ne", "happy": "Ha", "sadness": "Sa", "surprise": "Su", "fea
 METRIC_FIELDS = ("dataset", "variant", "fold", "seed", "synthetic", "epochs", "classes", "confusion_matrix")
 
 
-def _metrics(run: Path) -> dict:
+def run_metrics(run: Path) -> dict:
     """A run's metrics.json, checked: a figure from a cut or edited record would be a wrong figure."""
     path = Path(run) / "metrics.json"
     try:
@@ -59,7 +59,7 @@ def _history(run: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     missing = [c for c in ("epoch", "pace", *columns) if c not in h.columns]
     if missing:
         raise DataError(path, f"no column {', '.join(missing)}; not the history of spndl train")
-    n = _metrics(run)["epochs"]
+    n = run_metrics(run)["epochs"]
     if h["epoch"].tolist() != list(range(1, n + 1)):
         raise DataError(path, f"holds epochs {_epochs(h)} where its metrics.json counts {n} (1-{n}): cut short "
                         "or edited")
@@ -76,7 +76,7 @@ def _epochs(h: pd.DataFrame) -> str:
 
 def _same_epochs(runs: dict[str, tuple[Path, pd.DataFrame]]) -> None:
     """Curves drawn on one axis must cover the same epochs."""
-    if any(_metrics(p).get("max_steps") for p, _ in runs.values()):
+    if any(run_metrics(p).get("max_steps") for p, _ in runs.values()):
         return  # a rehearsal's bound stops runs at different epochs; its figures say so (_tag)
     (first, (p0, h0)), *rest = runs.items()
     for name, (p, h) in rest:
@@ -113,7 +113,7 @@ def fig4_confusion(runs_by_dataset: dict[str, list[Path]], out: str | Path) -> N
     fig, axes = plt.subplots(1, len(names), figsize=(5.4 * len(names), 5.0), squeeze=False, layout="constrained")
     every = []
     for ax, ds in zip(axes[0], names):
-        ms = [_metrics(r) for r in runs_by_dataset[ds]]
+        ms = [run_metrics(r) for r in runs_by_dataset[ds]]
         every += ms
         cm = np.sum([m["confusion_matrix"] for m in ms], axis=0)
         classes = ms[0]["classes"]
@@ -167,10 +167,10 @@ def fig5_paces(spl: Path, spndl: Path, baseline: Path, ndf: Path, out: str | Pat
             ax.plot(ends["epoch"], ends["test_accuracy"] * 100, "o", color=line.get_color(), ms=4)
     _mark_paces(ax, pace_spans(spndl))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-    m = _metrics(spndl)
+    m = run_metrics(spndl)
     _finish_line_plot(fig, ax, "epoch (dots: end of an SPL pace)", "test accuracy (%)",
                       f"Fig. 5: {DATASET_NAMES[m['dataset']]} fold {m['fold']} — "
-                      f"{_tag([_metrics(r) for r in (spl, spndl, baseline, ndf)])}", out)
+                      f"{_tag([run_metrics(r) for r in (spl, spndl, baseline, ndf)])}", out)
 
 
 def fig6_losses(with_spl: Path, without_spl: Path, out: str | Path) -> None:
@@ -179,12 +179,12 @@ def fig6_losses(with_spl: Path, without_spl: Path, out: str | Path) -> None:
     h1 = _history(with_spl, ("train_loss",))
     h0 = _history(without_spl, ("train_loss",))
     _same_epochs({"the run with SPL": (with_spl, h1), "the run without SPL": (without_spl, h0)})
-    ax.plot(h1["epoch"], h1["train_loss"], label=f"with SPL ({_metrics(with_spl)['variant']})")
-    ax.plot(h0["epoch"], h0["train_loss"], label=f"without SPL ({_metrics(without_spl)['variant']})")
+    ax.plot(h1["epoch"], h1["train_loss"], label=f"with SPL ({run_metrics(with_spl)['variant']})")
+    ax.plot(h0["epoch"], h0["train_loss"], label=f"without SPL ({run_metrics(without_spl)['variant']})")
     _mark_paces(ax, pace_spans(with_spl))
-    m = _metrics(with_spl)
+    m = run_metrics(with_spl)
     _finish_line_plot(fig, ax, "epoch", "training loss (mean cross-entropy)",
-                      f"Fig. 6: {DATASET_NAMES[m['dataset']]} — {_tag([m, _metrics(without_spl)])}", out)
+                      f"Fig. 6: {DATASET_NAMES[m['dataset']]} — {_tag([m, run_metrics(without_spl)])}", out)
 
 
 def fig7_tsne(features: dict[int, Path], selection: Path, classes: tuple[str, ...], out: str | Path,
@@ -229,7 +229,7 @@ def not_reached(metrics: dict, what: str, out: str | Path) -> None:
 def fig8_excluded(run: Path, data_dir: Path, out: str | Path, per_pace: int = 6, seed: int = 0) -> None:
     """Randomly chosen samples excluded at each pace before the last, with label and loss;
     each row names its pace's epochs (after the warm-up, which scores nothing)."""
-    m = _metrics(run)
+    m = run_metrics(run)
     sel = pd.read_csv(Path(run) / "spl_selection.csv", keep_default_na=False)
     paces = sorted(p for p in sel["pace"].unique() if not sel[sel["pace"] == p]["selected"].all())
     if not paces and m.get("max_steps"):

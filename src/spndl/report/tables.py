@@ -52,6 +52,8 @@ def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
                    "weights_sha256": m.get("weights_sha256", ""),
                    "n_folds": m["n_folds"], "numerics": m.get("numerics", "not recorded"),
                    "max_steps": m.get("max_steps"), "run": str(d)}
+        except DataError:
+            raise  # a field that run_key refused, named by it
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             why = "truncated or not JSON" if isinstance(e, ValueError) else (
                 f"no field {e}" if isinstance(e, KeyError) else "not a JSON object")
