@@ -1,5 +1,7 @@
-"""Malformed variants of what a user writes, from a seeded generator: CK+ label and landmark
-files, RAF-DB's label list, the own-dataset CSV, --set values and a params file of one's own. Every command must
+"""Malformed variants of what a user writes or is given, from a seeded generator: CK+ label and
+landmark files, RAF-DB's label list, the own-dataset CSV, --set values, a params file of one's
+own, the records of runs and snapshots (metrics.json, per_fold.csv, snapshot.json) and
+symbolic links in a dataset's tree. Every command must
 either succeed or print one line and exit 2 (3: check-data's counts differ): never a
 traceback, never exit 1 (spndl.cli's unexpected error), never a half-written output.
 
@@ -33,7 +35,7 @@ ATOMS = ["", " ", "0", "-1", "1", "7", "99", "1e400", "-1e400", "nan", "inf", "-
          "1.5", "0x10", "1_000", "true", "null", "~", "[", "]", "{", "}", "[1, 2", "{a: 1", "a: b",
          "!!python/object:os.system", "&a", "*a", "'", '"', "\\", "\t", "\x00", "\x1b", "é", "😀",
          "..", "/", "../../etc/passwd", "C:\\x", ",", ";", "=", "==", "#", "--", "%s", "{0}",
-         "a" * 300, "9" * 40]
+         "a" * 300, "9" * 40, "²", "٣", "\ufeff", "../../../victim", "fold0/../..", "seed0\n"]
 
 
 def _value(rng: random.Random) -> str:
@@ -43,7 +45,7 @@ def _value(rng: random.Random) -> str:
 def _mutate(rng: random.Random, text: str) -> bytes:
     """``text`` with one of a few kinds of damage."""
     lines = text.splitlines(keepends=True)
-    how = rng.randrange(7)
+    how = rng.randrange(8)
     if how == 0:  # cut short
         return text.encode()[: rng.randrange(len(text.encode()) + 1)]
     if how == 1:  # a line replaced
@@ -69,6 +71,8 @@ def _mutate(rng: random.Random, text: str) -> bytes:
         return bytes(data)
     if how == 5:  # empty
         return b""
+    if how == 6:  # a byte-order mark in front (a spreadsheet's "CSV UTF-8")
+        return b"\xef\xbb\xbf" + text.encode()
     return (text + _value(rng) + "\n").encode()  # something appended
 
 
@@ -114,7 +118,7 @@ def _cases(seconds: float):
         k += 1
 
 
-SHARE = BUDGET / 6
+SHARE = BUDGET / 8
 
 
 def _fuzz_file(capsys, tmp_path, tree: Path, files: list[Path], dataset: str, label: str) -> int:
@@ -230,3 +234,92 @@ def test_malformed_params_files_of_ones_own(tmp_path, capsys):
         assert rc != 0 and not out.exists(), case
         n += 1
     print(f"params files: {n} malformed variants, none gave a traceback")
+
+
+REPO = Path(__file__).resolve().parents[1]
+SNAPSHOT = REPO / "results" / "synthetic_full"
+
+
+def _files_outside(root: Path, output: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_relative_to(output)}
+
+
+def _json_variant(rng: random.Random, text: str) -> bytes:
+    """A JSON record with one field's value replaced by a malformed one, or damaged as text."""
+    import json
+
+    doc = json.loads(text)
+    if rng.random() < 0.3 or not isinstance(doc, dict):
+        return _mutate(rng, text)
+    key = rng.choice(sorted(doc))
+    doc[key] = rng.choice([_value(rng), None, -1, 2**70, 1.5, [], {}, [_value(rng)]])
+    return json.dumps(doc).encode()
+
+
+def test_malformed_records_a_user_is_given(tmp_path, capsys):
+    """A run folder's metrics.json and history.csv, and a snapshot's snapshot.json and
+    per_fold.csv, damaged: tables, figure and verify end in one line or succeed, and write
+    nothing outside their output."""
+    rng = random.Random(f"{SEED}-records")
+    run = tmp_path / "given" / "run"
+    shutil.copytree(SNAPSHOT / "runs" / "ckplus/spl/fold0/seed0", run)
+    snap = tmp_path / "given" / "snap"
+    shutil.copytree(SNAPSHOT, snap, ignore=shutil.ignore_patterns("figures"))
+    n = 0
+    for k in _cases(SHARE):
+        target = rng.choice([run / "metrics.json", run / "history.csv", snap / "snapshot.json",
+                             snap / "tables" / "per_fold.csv"])
+        original = target.read_bytes()
+        target.write_bytes(_json_variant(rng, original.decode()) if target.suffix == ".json"
+                           else _mutate(rng, original.decode()))
+        out = tmp_path / f"out{k}"
+        if target.parent == run:
+            argv = rng.choice([["tables", "--run", str(run), "--out", str(out)],
+                               ["figure", "4", "--run", str(run), "--out", str(out / "f.png")],
+                               ["figure", "6", "--with-spl", str(run), "--without-spl", str(run),
+                                "--out", str(out / "f.png")]])
+        else:
+            argv = ["verify", str(snap)]
+        case = f"record case {k} (SPNDL_FUZZ_SEED={SEED}): {target.name} = {target.read_bytes()[:300]!r}: {argv[0]}"
+        before = _files_outside(tmp_path, out)
+        try:
+            rc, err, usage = _run(capsys, argv)
+            _check_outcome(rc, err, case, usage)
+            after = _files_outside(tmp_path, out)
+            assert after == before, f"{case}: changed outside its output: {set(after) ^ set(before)}"
+        finally:
+            target.write_bytes(original)
+            shutil.rmtree(out, ignore_errors=True)
+        n += 1
+    print(f"records: {n} malformed variants, none gave a traceback or a write outside the output")
+
+
+def test_symbolic_links_in_a_dataset_tree(synth_root, tmp_path, capsys):
+    """Links planted in a CK+ tree (a loop, up to a parent, out of the tree, to nothing):
+    prepare and check-data end in one line or succeed."""
+    rng = random.Random(f"{SEED}-links")
+    tree = tmp_path / "ck"
+    shutil.copytree(synth_root / "ckplus", tree)
+    folders = sorted(p for p in tree.rglob("*") if p.is_dir())
+    n = 0
+    for k in _cases(SHARE):
+        where = rng.choice(folders)
+        link = where / rng.choice(["up", "S999", "001", "S005_001_00000099.png", "loop"])
+        if link.exists() or link.is_symlink():
+            continue
+        link.symlink_to(rng.choice(["..", ".", "/", str(tmp_path), "missing", str(link)]))
+        out = tmp_path / f"prep{k}"
+        case = f"link case {k} (SPNDL_FUZZ_SEED={SEED}): {link.relative_to(tree)} -> {os.readlink(link)}"
+        try:
+            argv = rng.choice([["prepare", "--dataset", "ckplus", "--root", str(tree), "--out", str(out),
+                                "--size", "16", "--folds", "2"],
+                               ["check-data", "--dataset", "ckplus", "--root", str(tree)]])
+            rc, err, usage = _run(capsys, argv)
+            _check_outcome(rc, err, case, usage)
+            if argv[0] == "prepare":
+                _check_no_partial(out, rc, case)
+        finally:
+            link.unlink()
+            shutil.rmtree(out, ignore_errors=True)
+        n += 1
+    print(f"links: {n} planted links, none gave a traceback or a partial output")
