@@ -315,3 +315,35 @@ def test_verify_prints_what_it_found_before_a_retrain_fails(tmp_path, capsys):
     assert main(["verify", str(snap), "--retrain", "ckplus/baseline/fold0/seed99"]) == 2
     captured = capsys.readouterr()
     assert "table1.md" in captured.out and "no run 'ckplus/baseline/fold0/seed99'" in captured.err
+
+
+# Kind: predict given an image too small to crop, a named pipe and a truncated PNG in a folder.
+def test_predict_names_the_file_and_keeps_going_through_a_folder(prepared, tmp_path, capsys):
+    import numpy as np
+
+    from spndl.opencv import cv2
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(prepared["ckplus"][1]), "--variant", "baseline", "--fold", "0",
+                 "--out", str(run), "--set", "train.epochs=1", "--set", "train.batch_size=16"]) == 0
+    tiny = tmp_path / "tiny.png"
+    cv2.imwrite(str(tiny), np.zeros((1, 1, 3), np.uint8))
+    capsys.readouterr()
+    assert main(["predict", "--checkpoint", str(run), "--image", str(tiny), "--no-detect"]) == 2
+    assert _err(capsys).startswith(f"spndl predict: error: {tiny}: crop box")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    face = prepared["ckplus"][1] / "images.npy"
+    img = np.load(face, mmap_mode="r")[0].transpose(1, 2, 0)
+    for name in ("a.png", "c.png"):
+        cv2.imwrite(str(folder / name), np.ascontiguousarray(img[..., ::-1]))
+    (folder / "b.png").write_bytes((folder / "a.png").read_bytes()[:40])  # cut short
+    os.mkfifo(folder / "p.png")
+    out = tmp_path / "rows.csv"
+    assert main(["predict", "--checkpoint", str(run), "--folder", str(folder), "--no-detect", "--out", str(out)]) == 0
+    rows = pd.read_csv(out).set_index("file")
+    assert [Path(f).name for f in rows.index] == ["a.png", "b.png", "c.png", "p.png"]
+    status = {Path(f).name: s for f, s in rows["status"].items()}
+    assert status["a.png"] == status["c.png"] == "ok"
+    assert status["b.png"].startswith("unreadable: ") and status["p.png"].startswith("unreadable: ")
+    assert "not a regular file" in status["p.png"]
