@@ -14,8 +14,9 @@ def _run(root, name, paces, variant):
     n = len(paces)
     pd.DataFrame({"epoch": range(1, n + 1), "pace": paces, "train_loss": [2.0 - 0.1 * e for e in range(n)],
                   "test_accuracy": [0.2 + 0.05 * e for e in range(n)]}).to_csv(d / "history.csv", index=False)
-    (d / "metrics.json").write_text(json.dumps({"dataset": "oulu", "fold": 0, "synthetic": True, "variant": variant,
-                                                "accuracy": 0.2 + 0.05 * (n - 1)}))
+    (d / "metrics.json").write_text(json.dumps({"dataset": "oulu", "fold": 0, "seed": 0, "synthetic": True,
+                                                "variant": variant, "accuracy": 0.2 + 0.05 * (n - 1), "epochs": n,
+                                                "classes": ["anger", "happy"], "confusion_matrix": [[1, 0], [0, 1]]}))
     return d
 
 

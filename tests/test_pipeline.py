@@ -291,12 +291,13 @@ def test_the_evidence_is_a_target_of_the_same_dag(workdir):
 
 
 def test_real_sources_are_acquired_and_checked_and_a_deviation_stops_before_preparation(synth_root, tmp_path):
-    from archives import ckplus_zips
+    from archives import ckplus_zips, unmarked
 
     from spndl.fsutil import sha256_file
 
     # A path with a space and a quote: the acquire rule hands it to the shell intact.
-    zips = ckplus_zips(synth_root / "ckplus", tmp_path / "owner's copies", nested=True)
+    zips = ckplus_zips(unmarked(synth_root / "ckplus", tmp_path / "real-like"), tmp_path / "owner's copies",
+                       nested=True)
     real = {"datasets": ["ckplus"],
             "data": {"source": "real", "real": {"ckplus": {"sources": [str(z) for z in zips],
                                                            "sha256": [sha256_file(zips[0]), "-", "-"]}}}}

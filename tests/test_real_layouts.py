@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from archives import ckplus_zips, oulu_tree, pack, rafdb_packed_images
+from archives import ckplus_zips, oulu_tree, pack, rafdb_packed_images, unmarked
 
 from spndl.cli import main
 from spndl.data.acquire import acquire
@@ -32,7 +32,7 @@ def _truth(synth_root, dataset):
 
 @pytest.mark.parametrize("nested", [False, True], ids=["flat", "nested"])
 def test_ckplus_three_zips_give_the_exact_counts(synth_root, tmp_path, nested):
-    zips = ckplus_zips(synth_root / "ckplus", tmp_path / "dl", nested)
+    zips = ckplus_zips(unmarked(synth_root / "ckplus", tmp_path / "real-like"), tmp_path / "dl", nested)
     acquire("ckplus", [str(z) for z in zips], tmp_path / "raw", **QUIET)
     info = prepare("ckplus", tmp_path / "raw", tmp_path / "prepared", size=32)
     c = info["counts"]
@@ -191,8 +191,8 @@ def test_check_data_cli_reports_synthetic_counts_and_stops_on_real_deviations(sy
     main(["check-data", "--dataset", "ckplus", "--root", str(synth_root / "ckplus")])
     lines = capsys.readouterr().out.splitlines()
     assert any(ln.split() == ["samples", "81", "981", "<-", "differs"] for ln in lines)
-    # The same tree without its SYNTHETIC.txt marker is held to the paper's counts.
-    shutil.copytree(synth_root / "oulu", tmp_path / "oulu")
+    # The same tree without its marks (SYNTHETIC.txt, the images' own) is held to the paper's counts.
+    unmarked(synth_root / "oulu", tmp_path / "oulu")
     assert main(["check-data", "--dataset", "oulu", "--root", str(tmp_path / "oulu")]) == 3
     assert "stopping" in capsys.readouterr().out
     assert main(["check-data", "--dataset", "oulu", "--root", str(tmp_path / "oulu"), "--allow-deviation",

@@ -32,7 +32,10 @@ def mark(encoded: bytes) -> bytes:
 
 
 def carries_mark(path: str | Path) -> bool:
-    """Whether the image file at ``path`` carries the synthetic mark (False where unreadable)."""
+    """Whether the image file at ``path`` carries the synthetic mark (False where unreadable).
+    Only a regular file is opened: a named pipe under an image's name would block the read."""
+    if not Path(path).is_file():
+        return False
     try:
         with open(path, "rb") as f:
             return TEXT in f.read(_HEAD)
