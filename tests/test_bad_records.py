@@ -80,6 +80,12 @@ def test_crafted_records_make_no_command_write_outside_its_output(tmp_path, caps
             assert f"{field} " in _err(capsys) and not png.exists()
     assert main(["verify", str(snap)]) == 3  # a difference, named; nothing rebuilt from it
     assert "run '../../victim/v/fold0/seed0' is not DATASET/VARIANT" in capsys.readouterr().out
+    # A snapshot whose run record (config.yaml) names a dataset out of the tree: refused before retraining.
+    (snap / "snapshot.json").write_text(json.dumps(meta))
+    record = snap / "runs" / A_RUN / "config.yaml"
+    record.write_text(record.read_text().replace("dataset: ckplus", "dataset: ../../../victim/r", 1))
+    assert main(["verify", str(snap), "--retrain", A_RUN]) == 2
+    assert f"{record}: dataset '../../../victim/r' is not one of" in capsys.readouterr().err
     for given, says in (("../../../victim/v/fold0/seed0", "expected DATASET/VARIANT/FOLD/SEED"),
                         ("../victim/fold0/seed0", "--retrain: run '../victim/fold0/seed0' is not")):
         assert main(["verify", str(SNAPSHOT), "--retrain", given]) == 2
@@ -99,7 +105,8 @@ def test_crafted_records_make_no_command_write_outside_its_output(tmp_path, caps
     after = _tree(tmp_path)
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
     # Only the run's own metrics.json (rewritten by this test) and the project folder it made.
-    assert {k for k in changed if not k.startswith("work/project")} == {"work/given-run/metrics.json"}
+    assert {k for k in changed if not k.startswith("work/project")} == {
+        "work/given-run/metrics.json", "work/snap/snapshot.json", f"work/snap/runs/{A_RUN}/config.yaml"}
     assert _tree(victim) == {"keep.txt": 16}
 
 

@@ -47,9 +47,6 @@ def _seed(text: str) -> int:
     return int(text)
 
 
-_seed.__name__ = "seed"
-
-
 def cmd_synth(a):
     from spndl.synth import generate
 

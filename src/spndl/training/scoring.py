@@ -3,7 +3,7 @@
 The paper says no more than that, and with BatchNorm "the current model" has two faces:
 training mode normalises by the batch, evaluation mode by running statistics that lag the
 weights (momentum 0.1: after the 5-11 optimiser steps of one warm-up epoch on a CK+ or
-Oulu-CASIA fold, 35-60 % of them are still the initial weights'). ``spl.scorer`` picks one
+Oulu-CASIA fold, 31-59 % of them (0.9^11 to 0.9^5) are still the initial weights'). ``spl.scorer`` picks one
 (docs/method.md, "What scores a pace", gives the measurement behind the default):
 
 - ``eval``: evaluation mode with the running statistics as they are (the paper's letter,
@@ -38,7 +38,7 @@ def _norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
-def _batched(part: Part, order: torch.Tensor, batch_size: int, device: torch.device):
+def _batched(order: torch.Tensor, batch_size: int, device: torch.device):
     yield from torch.tensor_split(order.to(device), n_batches(len(order), batch_size))
 
 
@@ -65,7 +65,7 @@ def refresh_statistics(model: nn.Module, batches: Batches, part: Part, order: to
         m.momentum = None  # cumulative average: every batch counts the same
     model.train()
     try:
-        for idx in _batched(part, order, batch_size, batches.device):
+        for idx in _batched(order, batch_size, batches.device):
             t, r, _ = batches.get(part, idx)
             with autocast(batches.device, amp):
                 model.features(batches.normalise(t), batches.normalise(r))
@@ -80,7 +80,7 @@ def _batch_mode_losses(model: nn.Module, batches: Batches, part: Part, order: to
     losses = torch.empty(len(order))
     model.train()
     with _kept_statistics(model):
-        for idx in _batched(part, order, batch_size, batches.device):
+        for idx in _batched(order, batch_size, batches.device):
             t, r, y = batches.get(part, idx)
             with autocast(batches.device, amp):
                 logits = model(batches.normalise(t), batches.normalise(r))
