@@ -46,9 +46,10 @@ def run_metrics(run: Path) -> dict:
     return m
 
 
-def _history(run: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+def _history(run: Path, columns: tuple[str, ...], m: dict | None = None) -> pd.DataFrame:
     """A run's history.csv with ``columns``, one row for each of the epochs its metrics.json
-    counts, finite: a history cut short would draw a curve with a piece missing."""
+    (``m``, read here if not given) counts, finite: a history cut short would draw a curve
+    with a piece missing."""
     path = Path(run) / "history.csv"
     try:
         h = pd.read_csv(path)
@@ -59,7 +60,7 @@ def _history(run: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     missing = [c for c in ("epoch", "pace", *columns) if c not in h.columns]
     if missing:
         raise DataError(path, f"no column {', '.join(missing)}; not the history of spndl train")
-    n = run_metrics(run)["epochs"]
+    n = (m or run_metrics(run))["epochs"]
     if h["epoch"].tolist() != list(range(1, n + 1)):
         raise DataError(path, f"holds epochs {_epochs(h)} where its metrics.json counts {n} (1-{n}): cut short "
                         "or edited")
@@ -74,12 +75,12 @@ def _epochs(h: pd.DataFrame) -> str:
     return "none" if not e else f"{e[0]}-{e[-1]} ({len(e)} rows)"
 
 
-def _same_epochs(runs: dict[str, tuple[Path, pd.DataFrame]]) -> None:
-    """Curves drawn on one axis must cover the same epochs."""
-    if any(run_metrics(p).get("max_steps") for p, _ in runs.values()):
+def _same_epochs(runs: dict[str, tuple[Path, dict, pd.DataFrame]]) -> None:
+    """Curves drawn on one axis must cover the same epochs (``runs``: name -> folder, metrics, history)."""
+    if any(m.get("max_steps") for _, m, _ in runs.values()):
         return  # a rehearsal's bound stops runs at different epochs; its figures say so (_tag)
-    (first, (p0, h0)), *rest = runs.items()
-    for name, (p, h) in rest:
+    (first, (p0, _, h0)), *rest = runs.items()
+    for name, (p, _, h) in rest:
         if len(h) != len(h0):
             raise DataError(Path(p) / "history.csv", f"{name} has {len(h)} epochs where {first} "
                             f"({Path(p0) / 'history.csv'}) has {len(h0)}; a figure compares runs of the same epochs")
@@ -157,34 +158,35 @@ def fig5_paces(spl: Path, spndl: Path, baseline: Path, ndf: Path, out: str | Pat
     fig, ax = plt.subplots(figsize=(7.2, 4.6))
     runs = ((spl, "SPL (no NDF)", "-"), (spndl, "SPL + NDF (SPNDL)", "-"),
             (baseline, "baseline", "--"), (ndf, "NDF only", ":"))
-    hist = {label: (run, _history(run, ("test_accuracy",))) for run, label, _ in runs}
+    metrics = {label: run_metrics(run) for run, label, _ in runs}
+    hist = {label: (run, metrics[label], _history(run, ("test_accuracy",), metrics[label])) for run, label, _ in runs}
     _same_epochs(hist)
     for _, label, style in runs:
-        h = hist[label][1]
+        h = hist[label][2]
         line, = ax.plot(h["epoch"], h["test_accuracy"] * 100, style, label=label)
         if h["pace"].nunique() > 1:  # an SPL run: a marker at the last epoch of each pace
             ends = h[h["pace"] > 0].groupby("pace").tail(1)
             ax.plot(ends["epoch"], ends["test_accuracy"] * 100, "o", color=line.get_color(), ms=4)
     _mark_paces(ax, pace_spans(spndl))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-    m = run_metrics(spndl)
+    m = metrics["SPL + NDF (SPNDL)"]
     _finish_line_plot(fig, ax, "epoch (dots: end of an SPL pace)", "test accuracy (%)",
                       f"Fig. 5: {DATASET_NAMES[m['dataset']]} fold {m['fold']} — "
-                      f"{_tag([run_metrics(r) for r in (spl, spndl, baseline, ndf)])}", out)
+                      f"{_tag(list(metrics.values()))}", out)
 
 
 def fig6_losses(with_spl: Path, without_spl: Path, out: str | Path) -> None:
     """Training loss per epoch with and without SPL; the dotted lines mark pace starts."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    h1 = _history(with_spl, ("train_loss",))
-    h0 = _history(without_spl, ("train_loss",))
-    _same_epochs({"the run with SPL": (with_spl, h1), "the run without SPL": (without_spl, h0)})
-    ax.plot(h1["epoch"], h1["train_loss"], label=f"with SPL ({run_metrics(with_spl)['variant']})")
-    ax.plot(h0["epoch"], h0["train_loss"], label=f"without SPL ({run_metrics(without_spl)['variant']})")
+    m1, m0 = run_metrics(with_spl), run_metrics(without_spl)
+    h1 = _history(with_spl, ("train_loss",), m1)
+    h0 = _history(without_spl, ("train_loss",), m0)
+    _same_epochs({"the run with SPL": (with_spl, m1, h1), "the run without SPL": (without_spl, m0, h0)})
+    ax.plot(h1["epoch"], h1["train_loss"], label=f"with SPL ({m1['variant']})")
+    ax.plot(h0["epoch"], h0["train_loss"], label=f"without SPL ({m0['variant']})")
     _mark_paces(ax, pace_spans(with_spl))
-    m = run_metrics(with_spl)
     _finish_line_plot(fig, ax, "epoch", "training loss (mean cross-entropy)",
-                      f"Fig. 6: {DATASET_NAMES[m['dataset']]} — {_tag([m, run_metrics(without_spl)])}", out)
+                      f"Fig. 6: {DATASET_NAMES[m1['dataset']]} — {_tag([m1, m0])}", out)
 
 
 def fig7_tsne(features: dict[int, Path], selection: Path, classes: tuple[str, ...], out: str | Path,
