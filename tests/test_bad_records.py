@@ -132,6 +132,11 @@ def test_list_settings_take_their_declared_element_type(setting, says):
         load_config([], [setting])
 
 
+def test_a_setting_with_a_trailing_newline_is_refused():
+    with pytest.raises(ConfigError, match=r"train.device: 'cpu\\n' is invalid"):
+        load_config([], ['train.device="cpu\\n"'])
+
+
 # Kind: a run whose final files were not all written; tables over a partial run.
 def test_a_train_that_fails_writing_its_last_file_leaves_no_final_file(prepared, tmp_path, monkeypatch, capsys):
     import spndl.training.runfolder as rf

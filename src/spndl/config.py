@@ -284,7 +284,7 @@ def epoch_lr(train: TrainConfig, epoch: int) -> float:
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # Adam keeps the learning rate in the model's dtype
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)\Z", re.ASCII)  # \Z: '$' lets 'cpu\n' through
 
 
 def _check(ok: bool, key: str, value: Any, want: str) -> None:
