@@ -125,16 +125,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     if path.parent not in _swept:  # once per folder and process: a run writes some files every epoch
         remove_stale_temporaries(path.parent)
         _swept.add(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = _temp_beside(path)
     try:
         with naming_write_failures(path):
             yield tmp
-        os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, path)
+        _move_into_place(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _temp_beside(path: Path) -> Path:
+    """An empty temporary file in ``path``'s folder (same file system: the rename is atomic),
+    named so that ``remove_stale_temporaries`` knows it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _move_into_place(tmp: Path, path: Path) -> None:
+    os.chmod(tmp, 0o666 & ~current_umask())  # the user's permissions, not mkstemp's 0600
+    os.replace(tmp, path)
 
 
 @contextlib.contextmanager
@@ -147,18 +158,15 @@ def staged_files() -> Iterator[Callable[[str | os.PathLike, Callable[[Path], Non
 
     def stage(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        staged.append((path, Path(tmp)))
+        tmp = _temp_beside(path)
+        staged.append((path, tmp))
         with naming_write_failures(path):
-            write(Path(tmp))
+            write(tmp)
 
     try:
         yield stage
         for path, tmp in staged:
-            os.chmod(tmp, 0o666 & ~current_umask())
-            os.replace(tmp, path)
+            _move_into_place(tmp, path)
     finally:
         for _, tmp in staged:
             tmp.unlink(missing_ok=True)
