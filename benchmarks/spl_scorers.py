@@ -2,12 +2,16 @@
 synthetic data whose truth is known (``synth_truth.csv``: each sample's true label, its
 degraded frames, its peak intensity).
 
-For every scorer it trains the SPL variant of each dataset (spndl on CK+ and Oulu-CASIA,
-spndl_wo_neutral on RAF-DB) on the same folds or seeds with the same settings, then prints:
+For every arm it trains the SPL variant of each dataset (spndl on CK+ and Oulu-CASIA,
+spndl_wo_neutral on RAF-DB) on the same folds or seeds, then prints the figures below. An arm
+is a scorer (``--scorers``: ``spl.scorer`` set to it) or any other settings (``--arm``), e.g.
+a warm-up long enough in optimiser steps for BatchNorm's running statistics (momentum 0.1)
+to forget their start: ``--arm 'warmup3=spl.warmup_epochs=3 train.epochs=15'`` keeps two
+epochs per pace.
 
 - per pace and kind of flaw (mislabelled, degraded, subtle: the lowest quarter of peak
-  intensity), how many points more often the scorer leaves the flawed samples out than the
-  clean ones: the mean over runs with its 95 % t-interval (a scorer that tells flawed
+  intensity), how many points more often the arm leaves the flawed samples out than the
+  clean ones: the mean over runs with its 95 % t-interval (an arm that tells flawed
   from clean leaves them out more often: a positive contrast);
 - the last epoch's test accuracy, mean with its 95 % t-interval, and its paired difference
   from ``eval`` (t-interval and paired t-test over the same folds and seeds);
@@ -36,21 +40,34 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from spndl.report.stats import holm
 from spndl.training.scoring import SCORERS
 
 VARIANT = {"ckplus": "spndl", "oulu": "spndl", "rafdb": "spndl_wo_neutral"}
 
 
-def plan(data: dict[str, str], folds: list[int], seeds: list[int], scorers: list[str]) -> list[dict]:
+REFERENCE = "eval"  # the paper's letter: every other arm is paired with it
+
+
+def plan(data: dict[str, str], folds: list[int], seeds: list[int], arms: dict[str, list[str]]) -> list[dict]:
     jobs = []
     for ds, path in data.items():
         units = [("split", s) for s in seeds] if ds == "rafdb" else [(f, 0) for f in folds]
         for unit, seed in units:
-            for sc in scorers:
-                name = f"{ds}/{sc}/{'split' if unit == 'split' else f'fold{unit}'}/seed{seed}"
-                jobs.append({"dataset": ds, "scorer": sc, "fold": None if unit == "split" else unit,
-                             "seed": seed, "data": path, "name": name})
+            for arm, settings in arms.items():
+                name = f"{ds}/{arm}/{'split' if unit == 'split' else f'fold{unit}'}/seed{seed}"
+                jobs.append({"dataset": ds, "arm": arm, "settings": settings,
+                             "fold": None if unit == "split" else unit, "seed": seed, "data": path, "name": name})
     return jobs
+
+
+def parse_arm(text: str) -> tuple[str, list[str]]:
+    """``NAME=KEY=VALUE KEY=VALUE ...`` -> (NAME, ["KEY=VALUE", ...])."""
+    name, _, settings = text.partition("=")
+    if not name.isidentifier() or name in SCORERS or "=" not in settings:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=KEY=VALUE [KEY=VALUE ...], NAME a new "
+                                         f"identifier (not a scorer's name: {', '.join(SCORERS)})")
+    return name, settings.split()
 
 
 def run_one(job: dict, out: Path, settings: list[str]) -> None:
@@ -58,10 +75,10 @@ def run_one(job: dict, out: Path, settings: list[str]) -> None:
     if (run / "metrics.json").exists() and (run / "cpu_seconds.txt").exists():
         return
     cmd = [sys.executable, "-m", "spndl", "train", "--data", job["data"], "--variant", VARIANT[job["dataset"]],
-           "--out", str(run), "--preset", "synthetic_full", "--set", f"spl.scorer={job['scorer']}",
+           "--out", str(run), "--preset", "synthetic_full",
            "--set", f"seed={job['seed']}", "--set", "train.cpu_threads=1", "--restart-on-change"]
     cmd += [] if job["fold"] is None else ["--fold", str(job["fold"])]
-    for s in settings:
+    for s in [*settings, *job["settings"]]:  # the arm's own last: they win
         cmd += ["--set", s]
     t0 = time.perf_counter()
     # The child's own CPU time (os.wait4): getrusage(RUSAGE_CHILDREN) would mix the runs side by side.
@@ -109,6 +126,8 @@ def ci(x) -> str:
 
 
 def analyse(out: Path, jobs: list[dict], truth: pd.DataFrame) -> None:
+    arms = list(dict.fromkeys(j["arm"] for j in jobs))
+    others = [a for a in arms if a != REFERENCE]
     contrast, final = [], []
     for job in jobs:
         run = out / "runs" / job["name"]
@@ -117,7 +136,7 @@ def analyse(out: Path, jobs: list[dict], truth: pd.DataFrame) -> None:
         unit = job["name"].split("/")[2]
         metrics = json.loads((run / "metrics.json").read_text())
         cpu, wall = map(float, (run / "cpu_seconds.txt").read_text().split())
-        final.append({"dataset": job["dataset"], "scorer": job["scorer"], "unit": f"{unit}/{job['seed']}",
+        final.append({"dataset": job["dataset"], "arm": job["arm"], "unit": f"{unit}/{job['seed']}",
                       "accuracy": 100 * metrics["accuracy"], "cpu_s": cpu})
         m = flaws(pd.read_csv(run / "spl_selection.csv", keep_default_na=False), truth, job["dataset"])
         m["left_out"] = ~m["selected"].astype(bool)
@@ -127,50 +146,56 @@ def analyse(out: Path, jobs: list[dict], truth: pd.DataFrame) -> None:
             for kind in ("mislabelled", "degraded", "subtle"):
                 if g[kind].any():
                     points = 100 * (g.loc[g[kind], "left_out"].mean() - base)
-                    contrast.append({"dataset": job["dataset"], "scorer": job["scorer"],
+                    contrast.append({"dataset": job["dataset"], "arm": job["arm"],
                                      "unit": f"{unit}/{job['seed']}", "pace": pace, "kind": kind,
                                      "n": int(g[kind].sum()), "points": points})
     c, f = pd.DataFrame(contrast), pd.DataFrame(final)
     print("Left out more often than the clean samples (points; mean over runs [95 % t-interval]):")
     for ds, g in c.groupby("dataset", sort=False):
-        tab = g.groupby(["kind", "pace", "scorer"])["points"].apply(ci).unstack("scorer")
+        tab = g.groupby(["kind", "pace", "arm"])["points"].apply(ci).unstack("arm")
         n = g.groupby(["kind"])["n"].mean().round(1).to_dict()
         print(f"\n{ds} ({VARIANT[ds]}; flawed training samples per run: {n})")
-        print(tab[[s for s in SCORERS if s in tab.columns]].to_string())
+        print(tab[[a for a in arms if a in tab.columns]].to_string())
     # One number per run and kind: the contrast averaged over the paces that leave samples out,
     # paired with eval's on the same fold or seed.
-    per_run = c.groupby(["dataset", "kind", "unit", "scorer"])["points"].mean().unstack("scorer")
-    print("\nThe same averaged over the paces, per run; paired difference from eval [95 % t-interval]:")
+    per_run = c.groupby(["dataset", "kind", "unit", "arm"])["points"].mean().unstack("arm")
+    print(f"\nThe same averaged over the paces, per run; paired difference from {REFERENCE} [95 % t-interval], "
+          "paired t p and, over an arm's rows, Holm's adjusted p:")
     rows = []
     for (ds, kind), g in per_run.groupby(level=["dataset", "kind"], sort=False):
-        row = {"dataset": ds, "kind": kind, "runs": len(g), "eval": ci(g["eval"])}
-        for sc in [s for s in SCORERS if s != "eval" and s in g.columns]:
-            row[sc] = ci(g[sc])
-            row[f"{sc} minus eval"] = ci(g[sc] - g["eval"])
+        row = {"dataset": ds, "kind": kind, "runs": len(g), REFERENCE: ci(g[REFERENCE])}
+        for a in [a for a in others if a in g.columns]:
+            row[a] = ci(g[a])
+            row[f"{a} minus {REFERENCE}"] = ci(g[a] - g[REFERENCE])
+            row[f"{a} p"] = stats.ttest_rel(g[a], g[REFERENCE]).pvalue if len(g) > 1 else np.nan
         rows.append(row)
-    print(pd.DataFrame(rows).to_string(index=False))
-    print("\nLast epoch's test accuracy (%), mean [95 % t-interval]; paired difference from eval:")
+    table = pd.DataFrame(rows)
+    for a in [a for a in others if f"{a} p" in table.columns]:
+        # eight rows (dataset x flaw) per arm: one interval in eight misses 0 by chance alone
+        table[f"{a} Holm p"] = holm(table[f"{a} p"].to_numpy())
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(f"\nLast epoch's test accuracy (%), mean [95 % t-interval]; paired difference from {REFERENCE}:")
     rows = []
-    for (ds, sc), g in f.groupby(["dataset", "scorer"], sort=False):
-        ref = f[(f["dataset"] == ds) & (f["scorer"] == "eval")].set_index("unit")
+    for (ds, a), g in f.groupby(["dataset", "arm"], sort=False):
+        ref = f[(f["dataset"] == ds) & (f["arm"] == REFERENCE)].set_index("unit")
         g = g.set_index("unit")
-        row = {"dataset": ds, "scorer": sc, "runs": len(g), "accuracy": ci(g["accuracy"]).lstrip("+")}
-        if sc != "eval" and len(ref):
+        row = {"dataset": ds, "arm": a, "runs": len(g), "accuracy": ci(g["accuracy"]).lstrip("+")}
+        if a != REFERENCE and len(ref):
             both = g.index.intersection(ref.index)
             d = g.loc[both, "accuracy"] - ref.loc[both, "accuracy"]
             p = stats.ttest_rel(g.loc[both, "accuracy"], ref.loc[both, "accuracy"]).pvalue if len(both) > 1 else np.nan
-            row |= {"minus eval": ci(d), "paired t p": f"{p:.2f}",
-                    "CPU / eval": f"{np.median(g.loc[both, 'cpu_s'] / ref.loc[both, 'cpu_s']):.2f}"}
+            row |= {f"minus {REFERENCE}": ci(d), "paired t p": f"{p:.2f}",
+                    f"CPU / {REFERENCE}": f"{np.median(g.loc[both, 'cpu_s'] / ref.loc[both, 'cpu_s']):.2f}"}
         rows.append(row)
     print(pd.DataFrame(rows).fillna("").to_string(index=False))
     # All datasets pooled: one paired test over every fold and seed.
-    piv = f.pivot_table(index=["dataset", "unit"], columns="scorer", values="accuracy")
-    for sc in [s for s in SCORERS if s != "eval" and s in piv.columns]:
-        d = (piv[sc] - piv["eval"]).dropna()
+    piv = f.pivot_table(index=["dataset", "unit"], columns="arm", values="accuracy")
+    for a in [a for a in others if a in piv.columns and REFERENCE in piv.columns]:
+        d = (piv[a] - piv[REFERENCE]).dropna()
         if len(d) < 2:
             continue
-        print(f"pooled over the datasets: {sc} minus eval {ci(d)} points over {len(d)} paired runs, "
-              f"paired t p {stats.ttest_rel(piv.loc[d.index, sc], piv.loc[d.index, 'eval']).pvalue:.2f}")
+        print(f"pooled over the datasets: {a} minus {REFERENCE} {ci(d)} points over {len(d)} paired runs, "
+              f"paired t p {stats.ttest_rel(piv.loc[d.index, a], piv.loc[d.index, REFERENCE]).pvalue:.2f}")
 
 
 def main(argv=None) -> None:
@@ -179,7 +204,10 @@ def main(argv=None) -> None:
     ap.add_argument("--data", action="append", required=True, help="DATASET=PREPARED folder (repeatable)")
     ap.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="RAF-DB's runs")
-    ap.add_argument("--scorers", nargs="+", default=list(SCORERS), choices=SCORERS)
+    ap.add_argument("--scorers", nargs="+", default=list(SCORERS), choices=SCORERS,
+                    help=f"scorer arms (the others are paired with {REFERENCE}, which is always trained)")
+    ap.add_argument("--arm", action="append", default=[], type=parse_arm, metavar="NAME=SETTINGS",
+                    help="an arm of other settings, e.g. 'warmup3=spl.warmup_epochs=3 train.epochs=15' (repeatable)")
     ap.add_argument("--set", action="append", default=[], help="a setting for every run, e.g. train.epochs=13")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, required=True)
@@ -189,14 +217,20 @@ def main(argv=None) -> None:
     unknown = set(data) - set(VARIANT)
     if unknown:
         ap.error(f"--data: unknown dataset(s) {sorted(unknown)}; expected {', '.join(VARIANT)}")
-    jobs = plan(data, args.folds, args.seeds, args.scorers)
+    arms = {sc: [f"spl.scorer={sc}"] for sc in dict.fromkeys([REFERENCE, *args.scorers])}
+    for name, settings in args.arm:
+        if name in arms:
+            ap.error(f"--arm {name}: named twice")
+        arms[name] = settings
+    jobs = plan(data, args.folds, args.seeds, arms)
     if not args.analyse_only:
         t0 = time.perf_counter()
         with ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(lambda j: run_one(j, args.out, args.set), jobs))
         print(f"{len(jobs)} runs, settings {args.set or 'the preset'}, wall {time.perf_counter() - t0:.0f} s, "
               f"{args.jobs} at once\n")
-    print(f"settings: preset synthetic_full, {' '.join(args.set)}")
+    print(f"settings: preset synthetic_full, {' '.join(args.set)}; arms: "
+          + "; ".join(f"{a}: {' '.join(s)}" for a, s in arms.items()))
     analyse(args.out, jobs, truth_table(args.synth))
 
 
