@@ -5,7 +5,7 @@ import json
 import pandas as pd
 from PIL import Image
 
-from spndl.report.figures import fig5_paces, fig6_losses, pace_spans
+from spndl.report.figures import fig5_paces, fig6_losses, pace_spans, run_history
 
 
 def _run(root, name, paces, variant):
@@ -25,8 +25,8 @@ def test_pace_spans_start_after_the_warm_up_and_the_figures_draw(tmp_path):
     spndl = _run(tmp_path, "spndl", [0, 1, 1, 2, 3], "spndl")
     base = _run(tmp_path, "base", [1] * 5, "baseline")
     ndf = _run(tmp_path, "ndf", [1] * 5, "ndf")
-    assert pace_spans(spndl) == {0: (1, 1), 1: (2, 3), 2: (4, 4), 3: (5, 5)}
-    assert pace_spans(base) == {1: (1, 5)}
+    assert pace_spans(run_history(spndl, ())) == {0: (1, 1), 1: (2, 3), 2: (4, 4), 3: (5, 5)}
+    assert pace_spans(run_history(base, ())) == {1: (1, 5)}
     for out, draw in ((tmp_path / "f5.png", lambda o: fig5_paces(spl, spndl, base, ndf, o)),
                       (tmp_path / "f6.png", lambda o: fig6_losses(spndl, ndf, o))):
         draw(out)

@@ -46,7 +46,7 @@ def run_metrics(run: Path) -> dict:
     return m
 
 
-def _history(run: Path, columns: tuple[str, ...], m: dict | None = None) -> pd.DataFrame:
+def run_history(run: Path, columns: tuple[str, ...], m: dict | None = None) -> pd.DataFrame:
     """A run's history.csv with ``columns``, one row for each of the epochs its metrics.json
     (``m``, read here if not given) counts, finite: a history cut short would draw a curve
     with a piece missing."""
@@ -134,10 +134,10 @@ def fig4_confusion(runs_by_dataset: dict[str, list[Path]], out: str | Path) -> N
     _save(fig, out)
 
 
-def pace_spans(run: Path) -> dict[int, tuple[int, int]]:
-    """The first and last epoch of each pace of a run (history.csv); pace 0 is SPL's warm-up."""
-    h = _history(run, ())
-    g = h.groupby("pace")["epoch"]
+def pace_spans(history: pd.DataFrame) -> dict[int, tuple[int, int]]:
+    """The first and last epoch of each pace of a run's checked history (``run_history``);
+    pace 0 is SPL's warm-up."""
+    g = history.groupby("pace")["epoch"]
     return {int(p): (int(a), int(b)) for p, a, b in zip(g.min().index, g.min(), g.max())}
 
 
@@ -159,7 +159,8 @@ def fig5_paces(spl: Path, spndl: Path, baseline: Path, ndf: Path, out: str | Pat
     runs = ((spl, "SPL (no NDF)", "-"), (spndl, "SPL + NDF (SPNDL)", "-"),
             (baseline, "baseline", "--"), (ndf, "NDF only", ":"))
     metrics = {label: run_metrics(run) for run, label, _ in runs}
-    hist = {label: (run, metrics[label], _history(run, ("test_accuracy",), metrics[label])) for run, label, _ in runs}
+    hist = {label: (run, metrics[label], run_history(run, ("test_accuracy",), metrics[label]))
+            for run, label, _ in runs}
     _same_epochs(hist)
     for _, label, style in runs:
         h = hist[label][2]
@@ -167,7 +168,7 @@ def fig5_paces(spl: Path, spndl: Path, baseline: Path, ndf: Path, out: str | Pat
         if h["pace"].nunique() > 1:  # an SPL run: a marker at the last epoch of each pace
             ends = h[h["pace"] > 0].groupby("pace").tail(1)
             ax.plot(ends["epoch"], ends["test_accuracy"] * 100, "o", color=line.get_color(), ms=4)
-    _mark_paces(ax, pace_spans(spndl))
+    _mark_paces(ax, pace_spans(hist["SPL + NDF (SPNDL)"][2]))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     m = metrics["SPL + NDF (SPNDL)"]
     _finish_line_plot(fig, ax, "epoch (dots: end of an SPL pace)", "test accuracy (%)",
@@ -179,12 +180,12 @@ def fig6_losses(with_spl: Path, without_spl: Path, out: str | Path) -> None:
     """Training loss per epoch with and without SPL; the dotted lines mark pace starts."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     m1, m0 = run_metrics(with_spl), run_metrics(without_spl)
-    h1 = _history(with_spl, ("train_loss",), m1)
-    h0 = _history(without_spl, ("train_loss",), m0)
+    h1 = run_history(with_spl, ("train_loss",), m1)
+    h0 = run_history(without_spl, ("train_loss",), m0)
     _same_epochs({"the run with SPL": (with_spl, m1, h1), "the run without SPL": (without_spl, m0, h0)})
     ax.plot(h1["epoch"], h1["train_loss"], label=f"with SPL ({m1['variant']})")
     ax.plot(h0["epoch"], h0["train_loss"], label=f"without SPL ({m0['variant']})")
-    _mark_paces(ax, pace_spans(with_spl))
+    _mark_paces(ax, pace_spans(h1))
     _finish_line_plot(fig, ax, "epoch", "training loss (mean cross-entropy)",
                       f"Fig. 6: {DATASET_NAMES[m1['dataset']]} — {_tag([m1, m0])}", out)
 
@@ -238,7 +239,7 @@ def fig8_excluded(run: Path, data_dir: Path, out: str | Path, per_pace: int = 6,
         not_reached(m, "Fig. 8 shows the samples SPL excluded at each pace, and the run scored no pace", out)
         return
     data = load_prepared(data_dir)
-    spans = pace_spans(run)
+    spans = pace_spans(run_history(run, (), m))
     index = data.manifest.set_index("sample_id")["target_index"]
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(max(1, len(paces)), per_pace, figsize=(1.6 * per_pace, 1.9 * max(1, len(paces))),
