@@ -2,9 +2,10 @@
 
 The paper says no more than that, and with BatchNorm "the current model" has two faces:
 training mode normalises by the batch, evaluation mode by running statistics that lag the
-weights (momentum 0.1: after the 5-11 optimiser steps of one warm-up epoch on a CK+ or
-Oulu-CASIA fold, 31-59 % of them (0.9^11 to 0.9^5) are still the initial weights'). ``spl.scorer`` picks one
-(docs/method.md, "What scores a pace", gives the measurement behind the default):
+weights (momentum 0.1: one warm-up epoch at the paper's batch of 128 is 7-8 optimiser steps
+on a CK+ fold (about 883 training pairs) and 11 on an Oulu-CASIA fold (1296), after which
+31-48 % of the statistics (0.9^11 to 0.9^7) are still the initial weights'). ``spl.scorer``
+picks one (docs/method.md, "What scores a pace", gives the measurement behind the default):
 
 - ``eval``: evaluation mode with the running statistics as they are (the paper's letter,
   and the test set's view of the model).
