@@ -332,7 +332,7 @@ def _prepare_parser(sub) -> None:
     s = sub.add_parser("prepare", help="read, pair, crop and fold a dataset into arrays and a manifest")
     s.add_argument("--dataset", required=True, choices=DATASETS)
     s.add_argument("--root", required=True, help="the dataset's folder")
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, help="the prepared folder to create (replaced only when all is in)")
     s.add_argument("--size", type=int, default=224, help="face crop size in pixels (paper: 224)")
     s.add_argument("--fold-rule", default="modulo", choices=["modulo", "stratified"])
     s.add_argument("--folds", type=int, default=10)
@@ -407,14 +407,14 @@ def _evidence_parser(sub) -> None:
     s = sub.add_parser("evidence", help="baseline vs NDF vs NDF with another subject's neutral, paired by fold "
                                         "(the runs: `snakemake evidence`)")
     s.add_argument("--run", action="append", required=True, help="a run folder (or its metrics.json); repeat")
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, help="folder for evidence.md and its CSV files")
     s.set_defaults(func=cmd_evidence)
 
 
 def _tables_parser(sub) -> None:
     s = sub.add_parser("tables", help="Tables 1-4 and the per-fold file from run folders")
     s.add_argument("--run", action="append", required=True, help="run folder (repeatable)")
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, help="folder for Tables 1-4 and per_fold.csv")
     s.add_argument("--metrics-out", help="folder for headline.json and curve_*.csv (default: --out)")
     s.add_argument("--check", action="append", help="a check-data report (repeatable): deviations are stated")
     s.add_argument("--prepared", action="append", help="a prepared folder (repeatable): sample counts are compared")
