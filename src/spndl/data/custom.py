@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from pathlib import Path
 
-from spndl.data.records import DataError, DatasetSpec, Exclusion, ReadResult, Sequence, read_utf8
+from spndl.data.records import DataError, DatasetSpec, Exclusion, ReadResult, Sequence, is_whole_number, read_utf8
 
 CSV_NAME = "spndl-dataset.csv"
 CLASSES_NAME = "classes.txt"
@@ -104,7 +103,7 @@ def read(root: str | Path, images: str = "cropped") -> ReadResult:
             if split not in SPLITS:
                 raise DataError(where, f"split {split!r} is not train or test")
         elif "fold" in header:
-            if not re.fullmatch(r"[0-9]+", r["fold"]):  # str.isdigit() also takes '²', which int() refuses
+            if not is_whole_number(r["fold"]):
                 raise DataError(where, f"fold {r['fold']!r} is not a whole number >= 0")
             fold = int(r["fold"])
             if subject_fold.setdefault(r["subject"], fold) != fold:

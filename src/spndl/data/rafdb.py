@@ -9,11 +9,10 @@ reference: each image is a one-frame 'sequence' and its own subject.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from spndl.data.locate import require_dir
-from spndl.data.records import DataError, DatasetSpec, Exclusion, ReadResult, Sequence, read_utf8
+from spndl.data.records import DataError, DatasetSpec, Exclusion, ReadResult, Sequence, is_whole_number, read_utf8
 from spndl.data.spec import EXPECTED, RAFDB_CLASSES, RAFDB_CODES
 
 LABEL_FILE = "list_patition_label.txt"
@@ -47,7 +46,7 @@ def read(root: str | Path, images: str = "aligned") -> ReadResult:
             continue
         parts = line.split()
         where = f"{label_file}:{lineno}"
-        if len(parts) != 2 or not re.fullmatch(r"[0-9]+", parts[1]):  # str.isdigit() also takes '²'
+        if len(parts) != 2 or not is_whole_number(parts[1]):
             raise DataError(f"{where}: expected '<name>.jpg <code>', found {line!r}")
         name, code = parts[0], int(parts[1])
         if name in seen:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,12 @@ class DataError(ValueError):
         else:
             self.path, self.reason = str(path_or_message), reason
             super().__init__(f"{path_or_message}: {reason}")
+
+
+def is_whole_number(text: str) -> bool:
+    """Whether ``text`` is ASCII digits only: ``str.isdigit()`` also takes '²', which ``int()``
+    refuses, and ``int()`` takes ' 1\\n' and '١' (Arabic-Indic one), which no record holds."""
+    return re.fullmatch(r"[0-9]+", text) is not None
 
 
 def read_utf8(path: Path) -> str:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from spndl.config import SEED_MAX
-from spndl.data.records import DataError
+from spndl.data.records import DataError, is_whole_number
 from spndl.data.registry import DATASETS
 from spndl.variants import VARIANTS
 
@@ -47,7 +47,7 @@ def _integer(value, lo: int, hi: int) -> int | None:
             return None
         value = int(value)
     if isinstance(value, str):
-        if not re.fullmatch(r"[0-9]{1,20}", value):  # ASCII digits only: int() takes '²' and ' 1\n'
+        if len(value) > 20 or not is_whole_number(value):  # no int() of a million digits
             return None
         value = int(value)
     if not isinstance(value, int) or not lo <= value <= hi:
